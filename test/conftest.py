@@ -1,0 +1,23 @@
+"""Shared pytest set-up: every test run gets its own ROS domain, limited to this machine."""
+from __future__ import annotations
+
+import os
+import random
+
+# Before rclpy is imported anywhere: keep test traffic on localhost and off other runs' domains.
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(30, 99)))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def ros_context():
+    """A fresh rclpy Context per test, shut down afterwards."""
+    import rclpy
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    yield ctx
+    ctx.try_shutdown()
