@@ -1,6 +1,7 @@
 """Skills and the skill library generated from the kitchen's templates."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
@@ -36,7 +37,7 @@ class SkillLibrary:
         for t in kitchen.templates:
             if t.per == "object":
                 names = [n for n in kitchen.objects if n not in t.exclude]
-                skills += [Skill(t.template.format(object=n), t.kind, object=n) for n in names]
+                skills += [Skill(_article(t.template.format(object=n)), t.kind, object=n) for n in names]
             elif t.per == "location":
                 names = [n for n in kitchen.locations if n not in t.exclude]
                 skills += [Skill(t.template.format(location=n), t.kind, location=n) for n in names]
@@ -65,3 +66,8 @@ class SkillLibrary:
 
     def subset(self, texts: Iterable[str]) -> "SkillLibrary":
         return SkillLibrary(self.get(t) for t in texts)
+
+
+def _article(text: str) -> str:
+    """'find a apple' -> 'find an apple': the language model scores grammatical text higher."""
+    return re.sub(r"\ba (?=[aeiou])", "an ", text)
