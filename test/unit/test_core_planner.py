@@ -1,0 +1,172 @@
+"""Pure-core tests: skill library, prompt, score combination, planner loop. No ROS, no model.
+
+The language model and the world are replaced by small scripted fakes defined here, so the
+planner's own logic (argmax, closed loop, step limit, errors) is what is tested.
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from saycan_ros.core.episode import EpisodeRecord, SkillOutcome, read_jsonl
+from saycan_ros.core.errors import ConfigError, InvalidInstructionError, SayCanError, UnknownSkillError
+from saycan_ros.core.kitchen import load_kitchen, parse_kitchen
+from saycan_ros.core.planner import SayCanPlanner
+from saycan_ros.core.prompt import PromptBuilder, PromptExample, normalize_instruction
+from saycan_ros.core.scoring import combine
+from saycan_ros.core.skills import SkillLibrary
+
+
+@pytest.fixture(scope="module")
+def library():
+    return SkillLibrary.from_kitchen(load_kitchen())
+
+
+def test_library_is_generated_from_templates(library):
+    texts = library.texts
+    assert len(library) == 17 * 3 + 4 + 2  # find/pick/place per object, go to 4 locations, bring, done
+    assert "find an apple" in texts and "find a coke can" in texts
+    assert "go to the user" not in texts  # excluded in kitchen.yaml
+    skill = library.get("put down the sponge")
+    assert (skill.kind, skill.object, skill.location) == ("place", "sponge", "")
+    with pytest.raises(UnknownSkillError):
+        library.get("juggle the apple")
+
+
+def test_kitchen_validation_names_the_problem():
+    with pytest.raises(ConfigError, match="location 'x' needs pose"):
+        parse_kitchen({"locations": {"x": {}}, "objects": {"a": {}}, "skills": []})
+    with pytest.raises(ConfigError, match="unknown object 'pear'"):
+        parse_kitchen({"locations": {"t": {"pose": [0, 0, 0]}}, "objects": {"a": {}}, "skills": [],
+                       "scenes": {"s": {"pear": "t"}}})
+    kitchen = load_kitchen()
+    assert kitchen.resolve_object("7UP") == "7up can"
+    assert kitchen.resolve_location("trash") == "trash can"
+    assert kitchen.object_id("coke can#2") == kitchen.object_id("coke can") == 1
+
+
+def test_prompt_ends_where_the_next_skill_goes():
+    builder = PromptBuilder("Robot: hi.", [PromptExample("throw away the can", ("pick up the can", "done"))])
+    text = builder.build("  bring me   an apple ", ["find an apple"])
+    assert text.splitlines() == [
+        "Robot: hi.",
+        "Human: throw away the can",
+        "Robot: 1. pick up the can, 2. done.",
+        "Human: bring me an apple",
+        "Robot: 1. find an apple, 2.",
+    ]
+    assert builder.build("x y", []).endswith("Robot: 1.")
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "!!!", "a" * 301, None])
+def test_bad_instructions_are_rejected_clearly(bad):
+    with pytest.raises(InvalidInstructionError):
+        normalize_instruction(bad)
+
+
+def test_combine_is_log_space_product_with_deterministic_ties():
+    cands = combine(["a", "b", "c", "d"], [-1.0, -1.0, -0.5, -0.1], [0.5, 0.5, 0.25, 0.0])
+    assert [c.skill for c in cands] == ["a", "b", "c", "d"]  # a/b tie broken by library order
+    assert cands[0].combined == pytest.approx(-1.0 + math.log(0.5))
+    assert cands[0].probability_product == pytest.approx(math.exp(-1.0) * 0.5)
+    assert cands[-1].affordance == 0.0 and cands[-1].combined < -10  # impossible skill sinks
+    # equal combined score: the higher affordance wins
+    tie = combine(["x", "y"], [math.log(0.5), math.log(0.25)], [0.5, 1.0])
+    assert tie[0].skill == "y"
+    with pytest.raises(SayCanError):
+        combine(["a"], [1.0, 2.0], [1.0])
+
+
+class ScriptedLanguageModel:
+    """Fake task grounding: prefers the next skill of a fixed plan, and 'done' after it."""
+
+    def __init__(self, plan):
+        self.plan, self.calls = plan, []
+
+    def score(self, instruction, steps, skills):
+        self.calls.append(list(steps))
+        wanted = self.plan[len(steps)] if len(steps) < len(self.plan) else "done"
+        return [-0.1 if s == wanted else -5.0 - 0.01 * i for i, s in enumerate(skills)]
+
+
+class TableWorld:
+    """Fake world grounding + runner: a dict of affordances and a list of skills that fail."""
+
+    def __init__(self, affordance=None, failing=()):
+        self.affordance, self.failing, self.ran = affordance or {}, set(failing), []
+
+    def affordances(self, skills):
+        return [self.affordance.get(s.text, 0.9) for s in skills]
+
+    def run(self, skill):
+        self.ran.append(skill.text)
+        ok = skill.text not in self.failing
+        return SkillOutcome(ok, 0 if ok else 205, "" if ok else "grasp failed")
+
+
+PLAN = ["find an apple", "pick up the apple", "go to the trash can", "put down the apple"]
+
+
+def test_planner_follows_the_best_combined_score_until_done(library, tmp_path):
+    world = TableWorld()
+    steps_seen = []
+    planner = SayCanPlanner(library, ScriptedLanguageModel(PLAN), world, world,
+                            on_step=lambda step, phase: steps_seen.append((step.index, phase)))
+    episode = planner.run("throw away the apple")
+    assert episode.status == "done"
+    assert episode.executed == PLAN + ["done"]
+    assert world.ran == PLAN  # 'done' is not sent to the robot
+    assert [s.chosen for s in episode.steps][-1] == "done"
+    assert steps_seen[0] == (1, "chosen") and steps_seen[-1] == (5, "finished")
+    restored = read_jsonl(episode.write_jsonl(tmp_path / "ep.jsonl"))
+    assert restored.executed == PLAN + ["done"] and restored.steps[1].candidates[0].skill == "pick up the apple"
+
+
+def test_affordance_overrides_the_language_model(library):
+    # the LM wants to pick the apple first, but it is not in view: the value function says no
+    lm = ScriptedLanguageModel(["pick up the apple", "find an apple"])
+    world = TableWorld({"pick up the apple": 0.001})
+    episode = SayCanPlanner(library, lm, world, world, max_steps=1).run("throw away the apple")
+    assert episode.steps[0].chosen != "pick up the apple"
+    assert episode.status == "max_steps"
+
+
+def test_failed_skill_is_penalised_and_not_added_to_the_prompt(library):
+    lm = ScriptedLanguageModel(PLAN)
+    world = TableWorld(failing={"pick up the apple"})
+    episode = SayCanPlanner(library, lm, world, world, max_failures=2, failure_penalty=1e-9).run("throw away the apple")
+    assert "pick up the apple" not in episode.executed
+    assert world.ran.count("pick up the apple") == 1  # second time the penalty steers elsewhere
+    assert all("pick up the apple" not in steps for steps in lm.calls)
+
+
+def test_repeated_failures_end_the_episode(library):
+    world = TableWorld(failing=set(library.texts))
+    episode = SayCanPlanner(library, ScriptedLanguageModel(PLAN), world, world, max_failures=3).run("throw away the apple")
+    assert episode.status == "skill_failed" and len(world.ran) == 3
+    assert "grasp failed" in episode.error_msg
+
+
+def test_scoring_failure_becomes_a_clean_error(library):
+    class DeadModel:
+        def score(self, *args):
+            raise SayCanError("server down")
+
+    world = TableWorld()
+    episode = SayCanPlanner(library, DeadModel(), world, world).run("throw away the apple")
+    assert episode.status == "error" and "server down" in episode.error_msg
+    assert episode.judgement["failed_stage"] == "scoring"
+
+
+def test_stop_request_cancels(library):
+    world = TableWorld()
+    episode = SayCanPlanner(library, ScriptedLanguageModel(PLAN), world, world,
+                            should_stop=lambda: len(world.ran) >= 2).run("throw away the apple")
+    assert episode.status == "canceled" and world.ran == PLAN[:2]
+
+
+def test_step_limit(library):
+    world = TableWorld()
+    episode = SayCanPlanner(library, ScriptedLanguageModel(PLAN), world, world).run("throw away the apple", max_steps=2)
+    assert episode.status == "max_steps" and len(episode.steps) == 2 and isinstance(episode, EpisodeRecord)
