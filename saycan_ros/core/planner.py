@@ -130,6 +130,7 @@ class SayCanPlanner:
             episode.status = STATUS_ERROR
             episode.error_msg = str(exc)
             episode.judgement["failed_stage"] = exc.stage
+            episode.judgement["error_type"] = type(exc.__cause__).__name__ if exc.__cause__ else ""
         episode.finished_at = time.time()
         return episode
 

@@ -1,0 +1,86 @@
+"""`saycan`: one command for the project's jobs.
+
+  saycan demo ["instruction"]   bring up the simulated kitchen and carry out an instruction
+  saycan launch sim|robot|FILE  start a launch file's nodes (no launch_ros needed)
+  saycan eval FILE              planning / execution success on an episode set
+  saycan bench scoring          language-model scoring speed (naive vs KV cache vs packed)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from saycan_ros.core.errors import SayCanError
+
+
+def _launch(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="saycan launch", description="Start the nodes of a YAML launch file as processes.")
+    parser.add_argument("file", help="'sim', 'robot', or a path to a .launch.yaml")
+    parser.add_argument("arguments", nargs="*", help="launch arguments as name:=value")
+    args = parser.parse_args(argv)
+    import signal
+    import time
+
+    from saycan_ros.launch_runner import LaunchedGraph, find_launch_file, parse_launch_file
+
+    overrides = {}
+    for item in args.arguments:
+        if ":=" not in item:
+            raise SayCanError(f"launch arguments look like name:=value, got '{item}'")
+        key, value = item.split(":=", 1)
+        overrides[key] = value
+    nodes = parse_launch_file(find_launch_file(args.file), overrides)
+    print(f"[saycan] starting {len(nodes)} nodes: {', '.join(n.name for n in nodes)} (Ctrl-C stops them)")
+    graph = LaunchedGraph(nodes).start()
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+    try:
+        while not stop:
+            time.sleep(0.5)
+            dead = graph.dead()
+            if dead:
+                print(f"[saycan] node(s) exited: {dead}; stopping the rest", file=sys.stderr)
+                break
+    except KeyboardInterrupt:
+        pass
+    codes = graph.shutdown()
+    print(f"[saycan] stopped: {codes}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {
+        "demo": lambda rest: __import__("saycan_ros.demo", fromlist=["main"]).main(rest),
+        "launch": _launch,
+        "eval": lambda rest: __import__("saycan_ros.eval.harness", fromlist=["main"]).main(rest),
+        "bench": lambda rest: _bench(rest),
+    }
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
+        print(__doc__.strip())
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"\nsaycan: unknown command '{argv[0]}'", file=sys.stderr)
+            return 2
+        return 0
+    try:
+        return int(commands[argv[0]](argv[1:]) or 0)
+    except SayCanError as exc:
+        print(f"saycan {argv[0]}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"saycan {argv[0]}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _bench(argv: Sequence[str]) -> int:
+    if not argv or argv[0] != "scoring":
+        print("usage: saycan bench scoring [options]   (see saycan bench scoring --help)")
+        return 2
+    from saycan_ros.bench.scoring import main as bench_scoring
+
+    return int(bench_scoring(list(argv[1:])) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,204 @@
+"""Start the node set of a standard ROS 2 YAML launch file without launch_ros.
+
+launch_ros is not installable from wheels, so `saycan launch` reads the same launch/*.launch.yaml
+that `ros2 launch` would and starts each node as its own process with the equivalent
+`--ros-args` (node name, remaps, parameter files and values). Shutdown is staged like
+ros2 launch: SIGINT, then SIGTERM, then SIGKILL.
+
+Supported: `arg` (name, default), `node` (pkg, exec, name, namespace, param: from/name+value,
+remap: from/to, args), substitutions `$(var x)`, `$(env X [default])` and `$(find-pkg-share pkg)`.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Mapping
+
+import yaml
+
+from saycan_ros.core.errors import ConfigError, SayCanError
+
+_SUBST = re.compile(r"\$\((var|env|find-pkg-share|find-pkg-prefix)\s+([^)\s]+)(?:\s+([^)]*))?\)")
+
+
+@dataclass
+class NodeSpec:
+    pkg: str
+    executable: str
+    name: str
+    namespace: str = ""
+    params: list[tuple[str, str]] = field(default_factory=list)  # ("file", path) or (name, value)
+    remaps: list[tuple[str, str]] = field(default_factory=list)
+    args: list[str] = field(default_factory=list)
+
+    def ros_args(self) -> list[str]:
+        out = ["--ros-args", "-r", f"__node:={self.name}"]
+        if self.namespace:
+            out += ["-r", f"__ns:={self.namespace if self.namespace.startswith('/') else '/' + self.namespace}"]
+        for src, dst in self.remaps:
+            out += ["-r", f"{src}:={dst}"]
+        for key, value in self.params:
+            out += ["--params-file", value] if key == "file" else ["-p", f"{key}:={_param_literal(value)}"]
+        return out
+
+
+def _param_literal(value: str) -> str:
+    # An empty string must stay a string parameter, not "no value".
+    return value if value != "" else "''"
+
+
+def package_share(pkg: str) -> Path:
+    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+
+    try:
+        return Path(get_package_share_directory(pkg))
+    except PackageNotFoundError:
+        raise ConfigError(f"package '{pkg}' is not installed (did you source env.sh?)") from None
+
+
+def package_prefix(pkg: str) -> Path:
+    return package_share(pkg).parents[1]
+
+
+def resolve(text: str, args: Mapping[str, str]) -> str:
+    def sub(match: re.Match) -> str:
+        kind, name, extra = match.group(1), match.group(2), match.group(3)
+        if kind == "var":
+            if name not in args:
+                raise ConfigError(f"launch argument '{name}' is not declared")
+            return args[name]
+        if kind == "env":
+            return os.environ.get(name, extra or "")
+        return str(package_share(name) if kind == "find-pkg-share" else package_prefix(name))
+
+    previous = None
+    while previous != text:  # defaults may themselves contain substitutions
+        previous, text = text, _SUBST.sub(sub, text)
+    return text
+
+
+def parse_launch_file(path: str | Path, overrides: Mapping[str, str] | None = None) -> list[NodeSpec]:
+    """Node specs of a YAML launch file with arguments resolved. ConfigError on bad content."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"launch file not found: {path}")
+    data = yaml.safe_load(path.read_text())
+    if not isinstance(data, dict) or not isinstance(data.get("launch"), list):
+        raise ConfigError(f"{path}: expected a top-level 'launch:' list")
+    overrides = dict(overrides or {})
+    args: dict[str, str] = {}
+    nodes = []
+    for entry in data["launch"]:
+        if not isinstance(entry, dict) or len(entry) != 1:
+            raise ConfigError(f"{path}: each launch entry must be one of arg/node, got {entry!r}")
+        (kind, body), = entry.items()
+        if kind == "arg":
+            name = body["name"]
+            value = overrides.pop(name, body.get("default"))
+            if value is None:
+                raise ConfigError(f"{path}: launch argument '{name}' needs a value ({name}:=...)")
+            args[name] = resolve(str(value), args)
+        elif kind == "node":
+            for key in ("pkg", "exec"):
+                if key not in body:
+                    raise ConfigError(f"{path}: node entry lacks '{key}'")
+            spec = NodeSpec(body["pkg"], body["exec"], body.get("name", body["exec"]), resolve(str(body.get("namespace", "")), args))
+            for p in body.get("param", []) or []:
+                if "from" in p:
+                    spec.params.append(("file", resolve(str(p["from"]), args)))
+                else:
+                    spec.params.append((str(p["name"]), resolve(str(p["value"]), args)))
+            spec.remaps = [(resolve(str(r["from"]), args), resolve(str(r["to"]), args)) for r in body.get("remap", []) or []]
+            spec.args = resolve(str(body.get("args", "")), args).split()
+            nodes.append(spec)
+        else:
+            raise ConfigError(f"{path}: unsupported launch entry '{kind}' (supported: arg, node)")
+    if overrides:
+        raise ConfigError(f"{path}: unknown launch argument(s): {', '.join(overrides)}; "
+                          f"declared: {', '.join(args) or 'none'}")
+    return nodes
+
+
+def find_launch_file(name: str) -> Path:
+    """'sim' -> <share>/launch/sim.launch.yaml (or a path as given)."""
+    as_path = Path(name)
+    if as_path.suffix in (".yaml", ".yml"):
+        return as_path
+    return package_share("saycan_ros") / "launch" / f"{name}.launch.yaml"
+
+
+class LaunchedGraph:
+    """The processes of one launch. Use as a context manager; `shutdown()` is idempotent."""
+
+    def __init__(self, nodes: list[NodeSpec], log_dir: str | Path | None = None, env: Mapping[str, str] | None = None):
+        self.nodes = nodes
+        self.log_dir = Path(log_dir) if log_dir else None
+        self.env = {**os.environ, **(env or {})}
+        self.processes: dict[str, subprocess.Popen] = {}
+        self._logs: dict[str, IO] = {}
+
+    def start(self) -> "LaunchedGraph":
+        if self.log_dir:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+        for spec in self.nodes:
+            exe = package_prefix(spec.pkg) / "lib" / spec.pkg / spec.executable
+            if not exe.exists():
+                self.shutdown()
+                raise ConfigError(f"executable '{spec.executable}' of package '{spec.pkg}' not found at {exe}")
+            out: IO | None = None
+            if self.log_dir:
+                out = self._logs[spec.name] = open(self.log_dir / f"{spec.name}.log", "w")
+            # own process group: a Ctrl-C in the terminal reaches us, and we stop the nodes in order
+            self.processes[spec.name] = subprocess.Popen(
+                [str(exe), *spec.args, *spec.ros_args()], env=self.env, stdout=out,
+                stderr=subprocess.STDOUT if out else None, start_new_session=True)
+        return self
+
+    def dead(self) -> dict[str, int]:
+        """Processes that have exited, with their exit codes."""
+        return {name: p.returncode for name, p in self.processes.items() if p.poll() is not None}
+
+    def log_tail(self, name: str, lines: int = 15) -> str:
+        if not self.log_dir or not (self.log_dir / f"{name}.log").exists():
+            return ""
+        return "\n".join((self.log_dir / f"{name}.log").read_text(errors="replace").splitlines()[-lines:])
+
+    def check_alive(self) -> None:
+        dead = self.dead()
+        if dead:
+            name, code = next(iter(dead.items()))
+            tail = self.log_tail(name)
+            raise SayCanError(f"node '{name}' exited with code {code}" + (f"; its last output:\n{tail}" if tail else ""))
+
+    def shutdown(self, grace_s: float = 5.0) -> dict[str, int]:
+        """SIGINT, then SIGTERM, then SIGKILL; returns the exit codes."""
+        for sig, wait_s in ((signal.SIGINT, grace_s), (signal.SIGTERM, 3.0), (signal.SIGKILL, 2.0)):
+            alive = [p for p in self.processes.values() if p.poll() is None]
+            if not alive:
+                break
+            for p in alive:
+                try:
+                    os.killpg(p.pid, sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + wait_s
+            for p in alive:
+                try:
+                    p.wait(max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pass
+        for f in self._logs.values():
+            f.close()
+        self._logs.clear()
+        return {name: p.returncode for name, p in self.processes.items()}
+
+    def __enter__(self) -> "LaunchedGraph":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()

@@ -1,0 +1,101 @@
+"""llm_scoring_node: task grounding as a service.
+
+ScoreSkills(instruction, steps so far, skills) -> the language model's log-likelihood of each
+skill text as the next step after the few-shot prompt. The model loads once at start; inference
+runs in its own callback group so the node stays responsive while a call is being scored.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+
+from saycan_msgs.srv import ScoreSkills
+from saycan_ros.core.errors import SayCanError
+from saycan_ros.core.prompt import PromptBuilder
+from saycan_ros.language.base import BACKENDS, DEVICES, DTYPES, MODES, ScorerConfig, make_scorer
+from saycan_ros.nodes.common import Param, declare_params, non_negative, one_of, positive, run_node
+
+_DEFAULTS = ScorerConfig()
+PARAMS = (
+    Param("backend", _DEFAULTS.backend, "transformers (in-process causal LM) or openai (OpenAI-compatible completions server, e.g. vLLM)", one_of(*BACKENDS)),
+    Param("model", _DEFAULTS.model, "empty: the embedded SmolLM2-135M; else a local Hugging Face folder, a .gguf file, or (openai) the served model name"),
+    Param("device", _DEFAULTS.device, "cpu, cuda or auto", one_of(*DEVICES)),
+    Param("dtype", _DEFAULTS.dtype, "float32, bfloat16 or float16", one_of(*DTYPES)),
+    Param("mode", _DEFAULTS.mode, "packed (one pass over all skills on a prompt cache), kv (batched on a prompt cache) or naive", one_of(*MODES)),
+    Param("memory_budget_mb", _DEFAULTS.memory_budget_mb, "bound on the extra memory of one scoring pass (chunks the skills)", positive),
+    Param("max_chunk_tokens", _DEFAULTS.max_chunk_tokens, "packed mode: skill tokens per forward pass at most", positive),
+    Param("batch_size", _DEFAULTS.batch_size, "kv mode: skills per forward; openai: prompts per request", positive),
+    Param("server_url", _DEFAULTS.server_url, "openai backend: base URL including /v1"),
+    Param("api_key", _DEFAULTS.api_key, "openai backend: bearer token, if the server needs one"),
+    Param("timeout_s", _DEFAULTS.timeout_s, "openai backend: time limit per request", positive),
+    Param("retries", _DEFAULTS.retries, "openai backend: retries after a failed request", non_negative),
+    Param("threads", _DEFAULTS.threads, "torch CPU threads (0: torch's default)", non_negative),
+    Param("prompt_file", "", "few-shot prompt (YAML); empty: the package's config/prompts.yaml"),
+)
+SCORER_KEYS = ("backend", "model", "device", "dtype", "mode", "memory_budget_mb", "max_chunk_tokens",
+               "batch_size", "server_url", "api_key", "timeout_s", "retries", "threads")
+
+
+class LlmScoringNode(Node):
+    def __init__(self) -> None:
+        super().__init__("llm_scoring_node")
+        self.p = declare_params(self, PARAMS)
+        self.prompt = PromptBuilder.from_file(self.p["prompt_file"] or None)
+        config = ScorerConfig.from_mapping({k: self.p[k] for k in SCORER_KEYS})
+        started = time.perf_counter()
+        self.scorer = make_scorer(config)  # raises a SayCanError (one clear line) if the model is missing
+        self.get_logger().info(f"{config.backend} scorer ready ({config.model or 'embedded SmolLM2-135M'}, "
+                               f"{config.mode}, {config.device}) in {time.perf_counter() - started:.1f} s")
+        self.diagnostics = self.create_publisher(DiagnosticArray, "diagnostics", 10)
+        self.create_service(ScoreSkills, "score_skills", self._score, callback_group=MutuallyExclusiveCallbackGroup())
+        self.calls = 0
+
+    def _score(self, request: ScoreSkills.Request, response: ScoreSkills.Response) -> ScoreSkills.Response:
+        started = time.perf_counter()
+        try:
+            prompt = self.prompt.build(request.instruction, list(request.steps_so_far))
+            scores = self.scorer.score(prompt, list(request.skills))
+        except SayCanError as exc:
+            response.success, response.error_msg = False, str(exc)
+            self.get_logger().warning(f"scoring refused: {exc}")
+            return response
+        except Exception as exc:  # a model/runtime failure must not take the node down
+            response.success, response.error_msg = False, f"scoring failed: {type(exc).__name__}: {exc}"
+            self.get_logger().error(response.error_msg)
+            return response
+        response.success = True
+        response.log_likelihoods = [s.sum_logprob for s in scores]
+        response.mean_log_likelihoods = [s.mean_logprob for s in scores]
+        response.token_counts = [s.n_tokens for s in scores]
+        self.calls += 1
+        self._publish_diagnostics(time.perf_counter() - started, len(scores))
+        return response
+
+    def _publish_diagnostics(self, elapsed_s: float, n_skills: int) -> None:
+        stats = getattr(self.scorer, "last_stats", None)
+        values = {"service_ms": f"{elapsed_s * 1000:.1f}", "skills": str(n_skills), "calls": str(self.calls)}
+        if stats is not None:
+            values.update(mode=stats.mode, prompt_tokens=str(stats.prompt_tokens),
+                          prompt_tokens_encoded=str(stats.prompt_tokens_encoded),
+                          skill_tokens=str(stats.skill_tokens), forward_passes=str(stats.forward_passes))
+        status = DiagnosticStatus(level=DiagnosticStatus.OK, name="saycan/llm_scoring", hardware_id=self.p["model"] or "embedded",
+                                  message=f"scored {n_skills} skills in {elapsed_s * 1000:.0f} ms",
+                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics.publish(array)
+
+    def close(self) -> None:
+        self.scorer.close()
+
+
+def main(args: list[str] | None = None) -> None:
+    sys.exit(run_node(LlmScoringNode, args))
+
+
+if __name__ == "__main__":
+    main()

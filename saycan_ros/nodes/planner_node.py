@@ -1,0 +1,216 @@
+"""planner_node: the SayCan loop as an ExecuteInstruction action server and a command topic.
+
+Each step it asks llm_scoring_node (ScoreSkills) and affordance_node (GetAffordances) for the two
+scores of every skill, chooses in the pure core, and sends the winner to skill_executor_node
+(ExecuteSkill). Decisions go out as action feedback and on `saycan/plan` (PlanStatus).
+"""
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Callable, Sequence
+
+from action_msgs.msg import GoalStatus
+from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.node import Node
+from std_msgs.msg import String
+
+from saycan_msgs.action import ExecuteInstruction, ExecuteSkill
+from saycan_msgs.msg import PlanStatus, Skill as SkillMsg, SkillCandidate
+from saycan_msgs.srv import GetAffordances, ScoreSkills
+from saycan_ros.core.episode import (
+    STATUS_CANCELED, STATUS_DONE, STATUS_ERROR, STATUS_MAX_STEPS, STATUS_SKILL_FAILED,
+    EpisodeRecord, SkillOutcome, StepRecord,
+)
+from saycan_ros.core.errors import InvalidInstructionError, SayCanError
+from saycan_ros.core.kitchen import load_kitchen
+from saycan_ros.core.planner import SayCanPlanner
+from saycan_ros.core.skills import Skill, SkillLibrary
+from saycan_ros.nodes.common import Param, declare_params, one_of, positive, run_node
+from saycan_ros.nodes.ros_calls import ServiceUnavailable, call_service, run_action
+
+Result = ExecuteInstruction.Result
+PARAMS = (
+    Param("kitchen_file", "", "kitchen description (locations, objects, skill templates); empty: the package's config/kitchen.yaml"),
+    Param("max_steps", 12, "step limit per instruction when the goal gives 0", positive),
+    Param("top_k", 5, "candidates reported per step in feedback and on saycan/plan", positive),
+    Param("max_failures", 3, "consecutive failed skills that end an episode", positive),
+    Param("failure_penalty", 0.3, "affordance factor per failure of the same skill since the last success",
+          lambda v: None if 0.0 < v <= 1.0 else "must be in (0, 1]"),
+    Param("score_mode", "sum", "task grounding: sum of the skill's token log-probs (SayCan) or their mean", one_of("sum", "mean")),
+    Param("scoring_timeout_s", 120.0, "time limit of one ScoreSkills call", positive),
+    Param("affordance_timeout_s", 10.0, "time limit of one GetAffordances call", positive),
+    Param("skill_timeout_s", 180.0, "time limit of one ExecuteSkill goal", positive),
+    Param("service_wait_s", 5.0, "how long to wait for a service/action server to appear", positive),
+)
+
+
+class RosGrounding:
+    """TaskGrounding + WorldGrounding + SkillRunner over the other nodes' services and action."""
+
+    def __init__(self, node: "PlannerNode", feedback: Callable[[str], None], should_cancel: Callable[[], bool]):
+        self.node, self.feedback, self.should_cancel = node, feedback, should_cancel
+        self.last_skill_error = 0
+
+    def score(self, instruction: str, steps: Sequence[str], skills: Sequence[str]) -> list[float]:
+        self.feedback("scoring")
+        req = ScoreSkills.Request(instruction=instruction, steps_so_far=list(steps), skills=list(skills))
+        res = call_service(self.node.score_client, req, self.node.p["scoring_timeout_s"], self.node.p["service_wait_s"])
+        if not res.success:
+            raise SayCanError(res.error_msg or "llm_scoring_node reported a failure")
+        if len(res.log_likelihoods) != len(skills):
+            raise SayCanError(f"llm_scoring_node returned {len(res.log_likelihoods)} scores for {len(skills)} skills")
+        return list(res.log_likelihoods if self.node.p["score_mode"] == "sum" else res.mean_log_likelihoods)
+
+    def affordances(self, skills: Sequence[Skill]) -> list[float]:
+        self.feedback("affordances")
+        req = GetAffordances.Request(skills=[s.text for s in skills])
+        res = call_service(self.node.affordance_client, req, self.node.p["affordance_timeout_s"], self.node.p["service_wait_s"])
+        if not res.success:
+            raise SayCanError(res.error_msg or "affordance_node reported a failure")
+        if len(res.probabilities) != len(skills):
+            raise SayCanError(f"affordance_node returned {len(res.probabilities)} values for {len(skills)} skills")
+        return list(res.probabilities)
+
+    def run(self, skill: Skill) -> SkillOutcome:
+        self.feedback("executing")
+        goal = ExecuteSkill.Goal(skill=SkillMsg(text=skill.text, kind=skill.kind, object=skill.object, location=skill.location))
+        status, result = run_action(
+            self.node.skill_client, goal, self.node.p["skill_timeout_s"], wait_s=self.node.p["service_wait_s"],
+            on_feedback=lambda fb: self.feedback(fb.phase), should_cancel=self.should_cancel)
+        if status == GoalStatus.STATUS_CANCELED:
+            return SkillOutcome(False, ExecuteSkill.Result.CANCELED, "canceled")
+        return SkillOutcome(bool(result.success), int(result.error_code), result.error_msg)
+
+
+class PlannerNode(Node):
+    def __init__(self) -> None:
+        super().__init__("planner_node")
+        self.p = declare_params(self, PARAMS)
+        self.library = SkillLibrary.from_kitchen(load_kitchen(self.p["kitchen_file"] or None))
+        group = ReentrantCallbackGroup()
+        self.score_client = self.create_client(ScoreSkills, "score_skills", callback_group=group)
+        self.affordance_client = self.create_client(GetAffordances, "get_affordances", callback_group=group)
+        self.skill_client = ActionClient(self, ExecuteSkill, "execute_skill", callback_group=group)
+        self.plan_pub = self.create_publisher(PlanStatus, "saycan/plan", 10)
+        self._busy = threading.Lock()
+        self._server = ActionServer(
+            self, ExecuteInstruction, "execute_instruction", execute_callback=self._execute,
+            goal_callback=self._on_goal, cancel_callback=lambda _: CancelResponse.ACCEPT, callback_group=group)
+        self.create_subscription(String, "saycan/command", self._on_command, 10, callback_group=group)
+        self.get_logger().info(f"ready: {len(self.library)} skills; waiting for instructions on "
+                               f"'execute_instruction' (action) and 'saycan/command' (topic)")
+
+    # -- entry points ------------------------------------------------------------------
+    def _on_goal(self, goal_request) -> GoalResponse:
+        if self._busy.locked():
+            self.get_logger().warning(f"rejecting '{goal_request.instruction}': an instruction is already running")
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    def _execute(self, goal_handle) -> ExecuteInstruction.Result:
+        goal = goal_handle.request
+
+        def feedback(step: StepRecord | None, phase: str) -> None:
+            msg = ExecuteInstruction.Feedback(phase=phase)
+            if step is not None:
+                msg.step_index, msg.chosen_skill = step.index, step.chosen
+                msg.candidates = self._candidate_msgs(step)
+            goal_handle.publish_feedback(msg)
+
+        with self._busy:
+            episode, code, message = self.run_episode(goal.instruction, goal.max_steps, feedback,
+                                                      lambda: goal_handle.is_cancel_requested)
+        result = Result(success=code == Result.NONE, executed_steps=episode.executed if episode else [],
+                        error_code=code, error_msg=message)
+        if code == Result.CANCELED and goal_handle.is_cancel_requested:
+            goal_handle.canceled()
+        elif code == Result.NONE:
+            goal_handle.succeed()
+        else:
+            goal_handle.abort()
+        return result
+
+    def _on_command(self, msg: String) -> None:
+        """Text/voice commands: run like an action goal, in a worker thread (no caller to answer)."""
+        if not self._busy.acquire(blocking=False):
+            self.get_logger().warning(f"ignoring command '{msg.data}': an instruction is already running")
+            return
+
+        def work() -> None:
+            try:
+                self.run_episode(msg.data, 0, lambda step, phase: None, lambda: False)
+            finally:
+                self._busy.release()
+
+        threading.Thread(target=work, name="saycan-command", daemon=True).start()
+
+    # -- the loop ----------------------------------------------------------------------
+    def run_episode(self, instruction: str, max_steps: int, feedback: Callable[[StepRecord | None, str], None],
+                    should_cancel: Callable[[], bool]) -> tuple[EpisodeRecord | None, int, str]:
+        """Run the SayCan loop; returns (episode, error_code, error_msg). Never raises for user mistakes."""
+        current: list[StepRecord | None] = [None]
+        grounding = RosGrounding(self, lambda phase: feedback(current[0], phase), should_cancel)
+
+        def on_step(step: StepRecord, phase: str) -> None:
+            current[0] = step
+            state = "executing" if phase == "chosen" and step.chosen != "done" else (
+                "succeeded" if step.chosen == "done" else "planning")
+            detail = "" if step.outcome is None else (
+                "ok" if step.outcome.success else f"failed ({step.outcome.error_code}): {step.outcome.message}")
+            self._publish_plan(instruction, step, state, detail)
+            if phase == "chosen":
+                self._log_step(step)
+                feedback(step, "chosen")
+
+        planner = SayCanPlanner(self.library, grounding, grounding, grounding, max_steps=self.p["max_steps"],
+                                top_k=self.p["top_k"], max_failures=self.p["max_failures"],
+                                failure_penalty=self.p["failure_penalty"], on_step=on_step, should_stop=should_cancel)
+        try:
+            episode = planner.run(instruction, max_steps or None)
+        except InvalidInstructionError as exc:
+            code = Result.EMPTY_INSTRUCTION if "empty" in str(exc) else Result.INVALID_INSTRUCTION
+            self.get_logger().warning(f"instruction refused: {exc}")
+            return None, code, str(exc)
+        code = self._error_code(episode)
+        log = self.get_logger().info if code == Result.NONE else self.get_logger().warning
+        log(f"'{episode.instruction}': {episode.status} after {len(episode.steps)} step(s)"
+            + (f": {episode.error_msg}" if episode.error_msg else ""))
+        return episode, code, episode.error_msg
+
+    @staticmethod
+    def _error_code(episode: EpisodeRecord) -> int:
+        if episode.status == STATUS_DONE:
+            return Result.NONE
+        if episode.status == STATUS_ERROR:
+            if episode.judgement.get("error_type") == ServiceUnavailable.__name__:
+                return Result.SERVICE_UNAVAILABLE
+            return {"scoring": Result.SCORING_FAILED, "affordance": Result.AFFORDANCE_FAILED,
+                    "execution": Result.SKILL_FAILED}.get(episode.judgement.get("failed_stage"), Result.UNKNOWN)
+        return {STATUS_MAX_STEPS: Result.MAX_STEPS_REACHED, STATUS_SKILL_FAILED: Result.SKILL_FAILED,
+                STATUS_CANCELED: Result.CANCELED}.get(episode.status, Result.UNKNOWN)
+
+    # -- reporting ---------------------------------------------------------------------
+    def _candidate_msgs(self, step: StepRecord) -> list[SkillCandidate]:
+        return [SkillCandidate(skill=c.skill, llm_log_likelihood=c.llm, affordance=c.affordance, combined=c.combined)
+                for c in step.top(self.p["top_k"])]
+
+    def _publish_plan(self, instruction: str, step: StepRecord, state: str, detail: str) -> None:
+        msg = PlanStatus(instruction=instruction, step_index=step.index, chosen=step.chosen, state=state, detail=detail)
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.candidates = self._candidate_msgs(step)
+        self.plan_pub.publish(msg)
+
+    def _log_step(self, step: StepRecord) -> None:
+        best = step.candidates[0]
+        self.get_logger().info(f"step {step.index}: '{best.skill}' (LLM {best.llm:.2f}, affordance {best.affordance:.2f}, "
+                               f"combined {best.combined:.2f})")
+
+
+def main(args: list[str] | None = None) -> None:
+    sys.exit(run_node(PlannerNode, args))
+
+
+if __name__ == "__main__":
+    main()
