@@ -1,0 +1,173 @@
+"""Affordance features from what the robot senses: segmentation + depth images, joint states, odometry.
+
+Pure (numpy/cv2, no rclpy): the affordance node turns messages into a `PerceptionObservation`.
+Nothing here reads the simulator's internal state; the same code runs on a robot whose
+segmentation comes from a network.
+
+- robot_at: the kitchen location whose pose is nearest the odometry position, within a radius.
+  (Assumes odom coincides with the kitchen frame, as in the simulator; a real robot would feed a
+  localised map pose instead.)
+- visible: every detected object with its horizontal distance from base_link.
+- reachable: detected objects inside the arm's envelope: horizontal distance within the arm's
+  reach (the base can turn in place to face them), height within the lift range, both +- a margin.
+- holding: the fingers are commanded closed (or, without a command, partly closed) but stopped
+  open by more than `min_held_opening`: something is between them. Which object: the class under
+  the grasp point projected into the segmentation image; '?' when none is there.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
+
+import numpy as np
+
+from saycan_ros.affordance.base import AffordanceUnavailable, FeatureAffordance
+from saycan_ros.affordance.features import UNKNOWN_HELD, AffordanceFeatures
+from saycan_ros.affordance.value_function import AffordanceParams
+from saycan_ros.core.kitchen import Kitchen
+from saycan_ros.perception.camera_model import PinholeCamera, base_to_pixel, in_image
+from saycan_ros.perception.detection import Detection, detect_objects, object_at_pixel
+from saycan_ros.perception.robot_adapter import PerceptionGeometry, load_perception_geometry
+
+LIFT, ARM, LEFT, RIGHT = "joint_lift", "joint_arm", "joint_gripper_left", "joint_gripper_right"
+
+
+@dataclass(frozen=True)
+class PerceptionObservation:
+    segmentation: np.ndarray                   # (H, W) uint16 class ids, 0 = background
+    depth: np.ndarray                          # (H, W) float32 metres along the optical axis, NaN = none
+    camera: PinholeCamera                      # intrinsics of these (registered) images
+    joints: Mapping[str, float] = field(default_factory=dict)  # joint name -> position
+    odom_pose: tuple[float, float, float] | None = None        # x, y, yaw of base_link in odom
+    gripper_command: float | None = None       # last commanded finger opening, if known
+    stamp: float = 0.0                         # image stamp (s), reported with the estimate
+
+
+@dataclass(frozen=True)
+class PerceptionResult:
+    features: AffordanceFeatures
+    detections: tuple[Detection, ...]
+    grasp_pixel: tuple[float, float] | None    # where the grasp point falls in the image, if inside
+
+
+class PerceptionFeatureSource:
+    def __init__(self, kitchen: Kitchen, geometry: PerceptionGeometry, *, at_location_radius: float = 0.5,
+                 reach_margin: float | None = None, min_pixels: int = 20, min_held_opening: float = 0.003,
+                 grasp_search_radius: float = 0.04) -> None:
+        self.kitchen = kitchen
+        self.geometry = geometry
+        self.at_location_radius = at_location_radius
+        self.reach_margin = geometry.grasp_tolerance if reach_margin is None else reach_margin
+        self.min_pixels = min_pixels
+        self.min_held_opening = min_held_opening
+        self.grasp_search_radius = grasp_search_radius
+
+    def robot_at(self, odom_pose: tuple[float, float, float] | None) -> str | None:
+        if odom_pose is None:
+            return None
+        best, best_d = None, self.at_location_radius
+        for name, loc in self.kitchen.locations.items():
+            d = math.hypot(loc.pose[0] - odom_pose[0], loc.pose[1] - odom_pose[1])
+            if d <= best_d:
+                best, best_d = name, d
+        return best
+
+    def in_reach(self, position: tuple[float, float, float]) -> bool:
+        near, far = self.geometry.reach
+        low, high = self.geometry.lift_range
+        m = self.reach_margin
+        d = math.hypot(position[0], position[1])
+        return near - m <= d <= far + m and low - m <= position[2] <= high + m
+
+    def gripper_closed_on_something(self, joints: Mapping[str, float], command: float | None) -> bool:
+        fingers = [joints[j] for j in (LEFT, RIGHT) if j in joints and math.isfinite(joints[j])]
+        if not fingers:
+            return False  # no gripper state: assume empty rather than invent an object
+        opening = sum(fingers) / len(fingers)
+        if opening <= self.min_held_opening:
+            return False  # closed all the way: nothing between the fingers
+        if command is not None:
+            return command < self.geometry.gripper_closed_threshold
+        return opening < 0.9 * self.geometry.gripper_open  # no command known: partly closed = blocked
+
+    def grasp_pixel(self, obs: PerceptionObservation) -> tuple[float, float, float] | None:
+        """(u, v, depth) of the grasp point in the image, or None when it is out of view / joints unknown."""
+        lift, arm = obs.joints.get(LIFT), obs.joints.get(ARM)
+        if lift is None or arm is None:
+            return None
+        projected = base_to_pixel(*self.geometry.grasp_point(lift, arm), obs.camera, self.geometry.mount)
+        if projected is None or not in_image(projected[0], projected[1], obs.camera):
+            return None
+        return projected
+
+    def held_object(self, obs: PerceptionObservation) -> str | None:
+        """None (empty), the object's name, or '?' (something held, not identifiable in this image)."""
+        if not self.gripper_closed_on_something(obs.joints, obs.gripper_command):
+            return None
+        projected = self.grasp_pixel(obs)
+        if projected is None:  # e.g. the arm is stowed below the camera's view
+            return UNKNOWN_HELD
+        if obs.segmentation.shape != (obs.camera.height, obs.camera.width):
+            return UNKNOWN_HELD
+        radius = max(2, int(round(obs.camera.fx * self.grasp_search_radius / max(projected[2], 1e-3))))
+        return object_at_pixel(obs.segmentation, projected[0], projected[1], self.kitchen, radius) or UNKNOWN_HELD
+
+    def analyse(self, obs: PerceptionObservation) -> PerceptionResult:
+        """Features plus the detections behind them. ValueError if the images disagree in size."""
+        detections = tuple(detect_objects(obs.segmentation, obs.depth, obs.camera, self.geometry.mount,
+                                          self.kitchen, self.min_pixels))
+        visible = {d.name: d.distance for d in detections}
+        reachable = frozenset(d.name for d in detections if d.position_base is not None
+                              and self.in_reach(d.position_base))
+        projected = self.grasp_pixel(obs)
+        features = AffordanceFeatures(self.robot_at(obs.odom_pose), self.held_object(obs), visible, reachable)
+        return PerceptionResult(features, detections, projected[:2] if projected else None)
+
+    def features(self, obs: PerceptionObservation) -> AffordanceFeatures:
+        return self.analyse(obs).features
+
+
+class PerceptionAffordance(FeatureAffordance):
+    """The value function over features from the latest observation (`update` it, then `estimate`).
+
+    Stateful in one respect: it remembers which object was between the fingers when it was last
+    identifiable, for as long as the gripper stays closed on something. Carrying poses often put the
+    gripper out of the camera's view, where a single image would only say '?'.
+    """
+
+    def __init__(self, kitchen: Kitchen, params: AffordanceParams | None = None,
+                 geometry: PerceptionGeometry | None = None, robot_file: str | None = None,
+                 **source_options: Any) -> None:
+        super().__init__(params)
+        self.source = PerceptionFeatureSource(kitchen, geometry or load_perception_geometry(robot_file),
+                                              **source_options)
+        self._observation: PerceptionObservation | None = None
+        self._held_memory: str | None = None
+        self.last_result: PerceptionResult | None = None
+
+    def update(self, observation: PerceptionObservation) -> None:
+        """Take a new observation (call for every one: the held-object memory follows the gripper)."""
+        held = self.source.held_object(observation)
+        if held is None:
+            self._held_memory = None
+        elif held != UNKNOWN_HELD:
+            self._held_memory = held
+        self._observation = observation
+
+    @property
+    def observation(self) -> PerceptionObservation | None:
+        return self._observation
+
+    def current_features(self) -> AffordanceFeatures:
+        obs, memory = self._observation, self._held_memory  # one read each: update() may run meanwhile
+        if obs is None:
+            raise AffordanceUnavailable("no camera observation yet (segmentation + depth)")
+        try:
+            result = self.source.analyse(obs)
+        except ValueError as exc:
+            raise AffordanceUnavailable(f"unusable observation: {exc}") from exc
+        if result.features.holding == UNKNOWN_HELD and memory is not None:
+            result = replace(result, features=replace(result.features, holding=memory))
+        self.last_result = result
+        return result.features

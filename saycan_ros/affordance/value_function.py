@@ -1,0 +1,87 @@
+"""The affordance value function: p(skill succeeds | features).
+
+Hand-designed and calibrated, not learned: SayCan trains value functions with RL (MT-Opt) per
+skill; we have no such data here, so each skill kind gets a small table of probabilities over
+the features that decide its success (is the object seen, within reach, what the gripper holds,
+where the robot is). The values are tunable parameters (`AffordanceParams`, node parameters).
+A learned model drops in behind the `AffordanceModel` interface (affordance/base.py).
+
+Scores are in (0, 1]: a floor keeps an "impossible" skill from zeroing the product with the
+language model completely, so a mis-perception can still be overruled by a very confident LLM.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
+
+from saycan_ros.affordance.features import UNKNOWN_HELD, AffordanceFeatures
+from saycan_ros.core.errors import ConfigError
+from saycan_ros.core.skills import Skill
+
+
+@dataclass(frozen=True)
+class AffordanceParams:
+    """Probabilities of success per situation; every value in [0, 1]."""
+
+    pick_reachable: float = 0.95     # object in the arm's reach, gripper empty
+    pick_visible: float = 0.40       # seen but out of reach (the executor must approach first)
+    pick_unseen: float = 0.05        # not in view
+    pick_hands_full: float = 0.02    # already holding something
+    place_holding: float = 0.95      # holding exactly this object
+    place_unknown: float = 0.50      # holding something unidentified
+    place_other: float = 0.02        # holding another object, or nothing
+    go_to: float = 0.90              # go to another location
+    go_to_here: float = 0.05         # already there
+    find: float = 0.90               # object neither in reach nor held
+    find_in_reach: float = 0.10      # already in reach or in the gripper: nothing to search
+    bring_holding: float = 0.95      # holding something, not at the user
+    bring_at_user: float = 0.30      # holding something, already at the user
+    bring_empty: float = 0.02        # nothing to bring
+    floor: float = 0.01              # lower bound of every score
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ConfigError(f"affordance parameter '{f.name}'={value!r} must be within [0, 1]")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> "AffordanceParams":
+        """Build from a dict (node parameters), ignoring keys that are not fields."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: float(v) for k, v in values.items() if k in names})
+
+
+USER_LOCATION = "user"
+
+
+def skill_affordance(features: AffordanceFeatures, skill: Skill, params: AffordanceParams | None = None,
+                     user_location: str = USER_LOCATION) -> float:
+    """Probability in (0, 1] that `skill` succeeds from the state described by `features`."""
+    p = params or AffordanceParams()
+    held, obj = features.holding, skill.object
+    if skill.kind == "done":
+        return 1.0  # stopping is always possible; when to stop is the language model's decision
+    if skill.kind == "pick":
+        if held is not None:
+            value = p.pick_hands_full
+        elif obj in features.reachable:
+            value = p.pick_reachable
+        elif obj in features.visible:
+            value = p.pick_visible
+        else:
+            value = p.pick_unseen
+    elif skill.kind == "place":
+        value = p.place_holding if held == obj else p.place_unknown if held == UNKNOWN_HELD else p.place_other
+    elif skill.kind == "go_to":
+        value = p.go_to_here if features.robot_at == skill.location else p.go_to
+    elif skill.kind == "find":
+        value = p.find_in_reach if (held == obj or obj in features.reachable) else p.find
+    elif skill.kind == "bring":
+        if held is None:
+            value = p.bring_empty
+        else:
+            value = p.bring_at_user if features.robot_at == user_location else p.bring_holding
+    else:  # a kind added to the kitchen file without a row here: neutral, not fatal
+        value = 0.5
+    return min(1.0, max(p.floor, value, 1e-6))
