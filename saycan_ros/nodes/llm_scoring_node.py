@@ -41,8 +41,8 @@ SCORER_KEYS = ("backend", "model", "device", "dtype", "mode", "memory_budget_mb"
 
 
 class LlmScoringNode(Node):
-    def __init__(self) -> None:
-        super().__init__("llm_scoring_node")
+    def __init__(self, **node_kwargs) -> None:
+        super().__init__("llm_scoring_node", **node_kwargs)
         self.p = declare_params(self, PARAMS)
         self.prompt = PromptBuilder.from_file(self.p["prompt_file"] or None)
         config = ScorerConfig.from_mapping({k: self.p[k] for k in SCORER_KEYS})

@@ -85,8 +85,8 @@ class RosGrounding:
 
 
 class PlannerNode(Node):
-    def __init__(self) -> None:
-        super().__init__("planner_node")
+    def __init__(self, **node_kwargs) -> None:
+        super().__init__("planner_node", **node_kwargs)
         self.p = declare_params(self, PARAMS)
         self.library = SkillLibrary.from_kitchen(load_kitchen(self.p["kitchen_file"] or None))
         group = ReentrantCallbackGroup()

@@ -1,0 +1,39 @@
+"""Helpers for in-process node tests on a real rclpy graph."""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+from rclpy.executors import MultiThreadedExecutor
+
+
+class Spinner:
+    """Spin nodes on a MultiThreadedExecutor in a background thread for the test's duration."""
+
+    def __init__(self, context, *nodes, threads: int = 4):
+        self.executor = MultiThreadedExecutor(num_threads=threads, context=context)
+        for node in nodes:
+            self.executor.add_node(node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+
+    def __enter__(self) -> "Spinner":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.executor.shutdown()
+        self.thread.join(timeout=5)
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def wait_future(future, timeout_s: float = 30.0):
+    wait_for(future.done, timeout_s, "a future")
+    return future.result()

@@ -1,0 +1,179 @@
+"""planner_node on a real rclpy graph, with the three servers it calls played by test fakes.
+
+The fakes (scripted ScoreSkills, table-driven GetAffordances, an ExecuteSkill server that
+records what it was asked to do) stand in for the model, perception and robot so that the
+node's own behaviour is under test: the loop over services, feedback, typed errors, cancel.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import rclpy
+from action_msgs.msg import GoalStatus
+from rclpy.action import ActionClient, ActionServer, CancelResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.node import Node
+from std_msgs.msg import String
+
+from saycan_msgs.action import ExecuteInstruction, ExecuteSkill
+from saycan_msgs.msg import PlanStatus
+from saycan_msgs.srv import GetAffordances, ScoreSkills
+from saycan_ros.nodes.planner_node import PlannerNode
+
+sys.path.insert(0, str(Path(__file__).parent))
+from helpers import Spinner, wait_for, wait_future  # noqa: E402
+
+PLAN = ["find an apple", "pick up the apple", "go to the trash can", "put down the apple"]
+Result = ExecuteInstruction.Result
+
+
+class FakeRobotSide(Node):
+    """Test fake of llm_scoring_node + affordance_node + skill_executor_node."""
+
+    def __init__(self, context, plan=PLAN, failing=(), skill_seconds=0.0):
+        super().__init__("fake_robot_side", context=context)
+        group = ReentrantCallbackGroup()
+        self.plan, self.failing, self.skill_seconds = plan, set(failing), skill_seconds
+        self.executed, self.score_requests = [], []
+        self.create_service(ScoreSkills, "score_skills", self._score, callback_group=group)
+        self.create_service(GetAffordances, "get_affordances", self._afford, callback_group=group)
+        self.skill_server = ActionServer(self, ExecuteSkill, "execute_skill", self._run, callback_group=group,
+                                         cancel_callback=lambda _: CancelResponse.ACCEPT)
+
+    def _score(self, req, res):
+        self.score_requests.append(list(req.steps_so_far))
+        wanted = self.plan[len(req.steps_so_far)] if len(req.steps_so_far) < len(self.plan) else "done"
+        res.success = True
+        res.log_likelihoods = [-0.5 if s == wanted else -6.0 for s in req.skills]
+        res.mean_log_likelihoods = list(res.log_likelihoods)
+        res.token_counts = [3] * len(req.skills)
+        return res
+
+    def _afford(self, req, res):
+        res.success = True
+        res.probabilities = [0.9] * len(req.skills)
+        return res
+
+    def _run(self, goal_handle):
+        text = goal_handle.request.skill.text
+        deadline = time.monotonic() + self.skill_seconds
+        while time.monotonic() < deadline:
+            if goal_handle.is_cancel_requested:
+                goal_handle.canceled()
+                return ExecuteSkill.Result(success=False, error_code=ExecuteSkill.Result.CANCELED, error_msg="canceled")
+            time.sleep(0.02)
+        self.executed.append(text)
+        goal_handle.succeed()
+        if text in self.failing:
+            return ExecuteSkill.Result(success=False, error_code=ExecuteSkill.Result.GRASP_FAILED, error_msg="missed")
+        return ExecuteSkill.Result(success=True)
+
+
+def make_planner(context, **overrides) -> PlannerNode:
+    params = [rclpy.parameter.Parameter(k, value=v) for k, v in {"service_wait_s": 2.0, **overrides}.items()]
+    return PlannerNode(context=context, parameter_overrides=params)
+
+
+def send(client: ActionClient, instruction: str, feedback=None, max_steps: int = 0):
+    handle = wait_future(client.send_goal_async(ExecuteInstruction.Goal(instruction=instruction, max_steps=max_steps),
+                                                feedback_callback=feedback))
+    assert handle.accepted
+    return handle
+
+
+def test_plans_through_the_services_until_done(ros_context):
+    fake = FakeRobotSide(ros_context)
+    planner = make_planner(ros_context)
+    user = Node("user", context=ros_context)
+    client = ActionClient(user, ExecuteInstruction, "execute_instruction")
+    plans, feedback = [], []
+    user.create_subscription(PlanStatus, "saycan/plan", plans.append, 50)
+    with Spinner(ros_context, fake, planner, user):
+        assert client.wait_for_server(timeout_sec=20)
+        handle = send(client, "throw away the apple", feedback=lambda m: feedback.append(m.feedback))
+        response = wait_future(handle.get_result_async(), 60)
+        wait_for(lambda: any(p.chosen == "done" for p in plans), 10, "the final PlanStatus")
+    assert response.status == GoalStatus.STATUS_SUCCEEDED
+    assert response.result.success and response.result.error_code == Result.NONE
+    assert list(response.result.executed_steps) == PLAN + ["done"]
+    assert fake.executed == PLAN
+    assert fake.score_requests[2] == PLAN[:2]  # the prompt grows by the executed skills
+    chosen = [f for f in feedback if f.phase == "chosen"]
+    assert [f.chosen_skill for f in chosen] == PLAN + ["done"]
+    assert len(chosen[0].candidates) == 5 and chosen[0].candidates[0].skill == "find an apple"
+    assert chosen[0].candidates[0].combined == pytest.approx(-0.5 + __import__("math").log(0.9))
+    assert {p.state for p in plans} >= {"executing", "succeeded"}
+
+
+@pytest.mark.parametrize("instruction, code", [("   ", Result.EMPTY_INSTRUCTION), ("???", Result.INVALID_INSTRUCTION)])
+def test_bad_instruction_gives_a_typed_error_and_the_node_lives_on(ros_context, instruction, code):
+    fake = FakeRobotSide(ros_context)
+    planner = make_planner(ros_context)
+    user = Node("user", context=ros_context)
+    client = ActionClient(user, ExecuteInstruction, "execute_instruction")
+    with Spinner(ros_context, fake, planner, user):
+        assert client.wait_for_server(timeout_sec=20)
+        bad = wait_future(send(client, instruction).get_result_async())
+        assert bad.status == GoalStatus.STATUS_ABORTED
+        assert bad.result.error_code == code and bad.result.error_msg
+        good = wait_future(send(client, "throw away the apple").get_result_async(), 60)
+    assert good.result.success
+
+
+def test_missing_services_end_cleanly_with_service_unavailable(ros_context):
+    planner = make_planner(ros_context, service_wait_s=0.5)
+    user = Node("user", context=ros_context)
+    client = ActionClient(user, ExecuteInstruction, "execute_instruction")
+    with Spinner(ros_context, planner, user):
+        assert client.wait_for_server(timeout_sec=20)
+        response = wait_future(send(client, "throw away the apple").get_result_async(), 30)
+    assert response.status == GoalStatus.STATUS_ABORTED
+    assert response.result.error_code == Result.SERVICE_UNAVAILABLE
+    assert "score_skills" in response.result.error_msg
+
+
+def test_failing_skill_is_reported_as_skill_failed(ros_context):
+    fake = FakeRobotSide(ros_context, plan=["pick up the apple"] * 5, failing={"pick up the apple"})
+    planner = make_planner(ros_context, max_failures=2, failure_penalty=1.0)
+    user = Node("user", context=ros_context)
+    client = ActionClient(user, ExecuteInstruction, "execute_instruction")
+    with Spinner(ros_context, fake, planner, user):
+        assert client.wait_for_server(timeout_sec=20)
+        response = wait_future(send(client, "throw away the apple").get_result_async(), 60)
+    assert response.result.error_code == Result.SKILL_FAILED
+    assert "missed" in response.result.error_msg and fake.executed == ["pick up the apple"] * 2
+
+
+def test_cancel_stops_the_running_skill(ros_context):
+    fake = FakeRobotSide(ros_context, skill_seconds=30.0)
+    planner = make_planner(ros_context)
+    user = Node("user", context=ros_context)
+    client = ActionClient(user, ExecuteInstruction, "execute_instruction")
+    feedback = []
+    with Spinner(ros_context, fake, planner, user):
+        assert client.wait_for_server(timeout_sec=20)
+        handle = send(client, "throw away the apple", feedback=lambda m: feedback.append(m.feedback.phase))
+        wait_for(lambda: "executing" in feedback, 20, "the first skill to start")
+        started = time.monotonic()
+        wait_future(handle.cancel_goal_async())
+        response = wait_future(handle.get_result_async(), 20)
+    assert response.status == GoalStatus.STATUS_CANCELED
+    assert response.result.error_code == Result.CANCELED
+    assert time.monotonic() - started < 10 and fake.executed == []
+
+
+def test_command_topic_runs_an_instruction(ros_context):
+    fake = FakeRobotSide(ros_context)
+    planner = make_planner(ros_context)
+    user = Node("user", context=ros_context)
+    pub = user.create_publisher(String, "saycan/command", 10)
+    plans = []
+    user.create_subscription(PlanStatus, "saycan/plan", plans.append, 50)
+    with Spinner(ros_context, fake, planner, user):
+        wait_for(lambda: pub.get_subscription_count() > 0, 20, "the planner to subscribe")
+        pub.publish(String(data="throw away the apple"))
+        wait_for(lambda: any(p.chosen == "done" for p in plans), 60, "the command to finish")
+    assert fake.executed == PLAN
