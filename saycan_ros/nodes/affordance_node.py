@@ -1,0 +1,246 @@
+"""affordance_node: serves GetAffordances — p(success) per skill from the latest camera images and robot state.
+
+model `perception`: segmentation + depth (+ CameraInfo), joint_states, odom and the last gripper
+command become a PerceptionObservation; the value function turns its features into probabilities
+(saycan_ros/affordance). model `none`: every skill 1.0 (language-only ablation).
+
+Errors are results, never crashes: unknown skill texts, no or stale camera data, or images that
+cannot be decoded give success=false and an error_msg naming the cause.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import fields
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from nav_msgs.msg import Odometry
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from trajectory_msgs.msg import JointTrajectory
+
+from saycan_msgs.srv import GetAffordances
+from saycan_ros.affordance.base import AffordanceUnavailable, make_affordance_model
+from saycan_ros.affordance.perception_model import PerceptionAffordance, PerceptionObservation
+from saycan_ros.affordance.value_function import AffordanceParams
+from saycan_ros.core.errors import SayCanError
+from saycan_ros.core.kitchen import load_kitchen
+from saycan_ros.core.skills import SkillLibrary
+from saycan_ros.nodes.common import Param, declare_params, non_negative, one_of, positive, probability, run_node
+from saycan_ros.perception.camera_model import PinholeCamera
+from saycan_ros.perception.robot_adapter import load_perception_geometry
+from saycan_ros.ros_io.images import image_to_numpy, stamp_to_sec
+
+GRIPPER_JOINTS = ("joint_gripper_left", "joint_gripper_right")
+VALUE_PREFIX = "value."  # AffordanceParams fields as parameters value.<field>
+
+PARAMS = (
+    Param("kitchen_file", "", "kitchen description; empty: the package's config/kitchen.yaml"),
+    Param("robot_file", "", "robot geometry (camera mount, arm reach); empty: the package's config/robot.yaml"),
+    Param("model", "perception", "perception (camera + robot state) or none (all 1.0: language-only ablation)",
+          one_of("perception", "none")),
+    Param("max_observation_age_s", 2.0, "refuse to answer from camera data received longer ago than this", positive),
+    Param("sync_tolerance_s", 0.02, "segmentation and depth images pair up when their stamps differ by at most this",
+          non_negative),
+    Param("at_location_radius", 0.5, "the robot is 'at' a kitchen location within this xy distance (m)", positive),
+    Param("reach_margin", -1.0, "added to the arm's reach envelope (m); < 0: the robot file's grasp_tolerance"),
+    Param("min_pixels", 20, "smallest segmentation blob counted as a seen object (pixels)", positive),
+    Param("min_held_opening", 0.003, "fingers closed on something stay open by more than this (m)", non_negative),
+    Param("qos_depth", 2, "queue depth of the image subscriptions (reliable)", positive),
+) + tuple(Param(VALUE_PREFIX + f.name, float(f.default), f"value function: {f.name.replace('_', ' ')} probability",
+                probability) for f in fields(AffordanceParams))
+
+
+class AffordanceNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("affordance_node", **kwargs)
+        self.p = declare_params(self, PARAMS)
+        kitchen = load_kitchen(self.p["kitchen_file"] or None)
+        self.library = SkillLibrary.from_kitchen(kitchen)
+        values = AffordanceParams.from_mapping(
+            {k[len(VALUE_PREFIX):]: v for k, v in self.p.items() if k.startswith(VALUE_PREFIX)})
+        self.geometry = None
+        if self.p["model"] == "perception":
+            self.geometry = load_perception_geometry(self.p["robot_file"] or None)
+            margin = self.p["reach_margin"]
+            self.model = make_affordance_model(
+                "perception", kitchen=kitchen, params=values, geometry=self.geometry,
+                at_location_radius=self.p["at_location_radius"], reach_margin=None if margin < 0 else margin,
+                min_pixels=self.p["min_pixels"], min_held_opening=self.p["min_held_opening"])
+        else:
+            self.model = make_affordance_model("none")
+
+        self._lock = threading.Lock()  # guards the latest-message state below
+        self._seg: deque[tuple[float, Time, np.ndarray]] = deque(maxlen=4)
+        self._depth: deque[tuple[float, Time, np.ndarray]] = deque(maxlen=4)
+        self._info: dict[str, CameraInfo] = {}
+        self._joints: dict[str, float] = {}
+        self._odom: tuple[float, float, float] | None = None
+        self._gripper_command: float | None = None
+        self._used_pair: tuple[np.ndarray, np.ndarray] | None = None
+        self._obs_stamp: Time | None = None
+        self._obs_received: float | None = None  # monotonic time the newest observation arrived
+        self._warned_default_camera = False
+
+        sensors = MutuallyExclusiveCallbackGroup()  # one at a time: they build one observation together
+        qos = QoSProfile(depth=self.p["qos_depth"], reliability=ReliabilityPolicy.RELIABLE)
+        if self.p["model"] == "perception":
+            for msg_type, topic, callback, q in (
+                    (Image, "camera/segmentation/image_raw", lambda m: self._on_image(m, "segmentation"), qos),
+                    (Image, "camera/depth/image_raw", lambda m: self._on_image(m, "depth"), qos),
+                    (CameraInfo, "camera/depth/camera_info", lambda m: self._on_info(m, "depth"), qos),
+                    (CameraInfo, "camera/color/camera_info", lambda m: self._on_info(m, "color"), qos),
+                    (JointState, "joint_states", self._on_joints, 10),
+                    (Odometry, "odom", self._on_odom, 10),
+                    (JointTrajectory, "gripper_controller/joint_trajectory", self._on_gripper_command, 10)):
+                self.create_subscription(msg_type, topic, callback, q, callback_group=sensors)
+        self.create_service(GetAffordances, "get_affordances", self._serve, callback_group=ReentrantCallbackGroup())
+        self.get_logger().info(f"affordance_node: model '{self.p['model']}', {len(self.library)} skills")
+
+    # ------------------------------------------------------------------ sensor input
+    def _on_image(self, msg: Image, kind: str) -> None:
+        try:
+            array = image_to_numpy(msg)
+            if kind == "segmentation":
+                if array.ndim != 2 or array.dtype.kind not in "ui":
+                    raise ValueError(f"needs a single-channel integer image (16UC1/mono16/mono8), got '{msg.encoding}'")
+                array = array.astype(np.uint16, copy=False)
+            else:
+                if array.ndim != 2:
+                    raise ValueError(f"needs a single-channel depth image (32FC1 m or 16UC1 mm), got '{msg.encoding}'")
+                if array.dtype == np.uint16:  # REP 118: 16-bit depth is millimetres, 0 = no reading
+                    array = np.where(array == 0, np.nan, array.astype(np.float32) / 1000.0).astype(np.float32)
+                elif array.dtype != np.float32:
+                    raise ValueError(f"unsupported depth encoding '{msg.encoding}'")
+        except ValueError as exc:
+            self.get_logger().warning(f"dropping camera/{kind}/image_raw message: {exc}", throttle_duration_sec=10.0)
+            return
+        with self._lock:
+            (self._seg if kind == "segmentation" else self._depth).append(
+                (stamp_to_sec(msg.header.stamp), msg.header.stamp, array))
+            self._try_observation()
+
+    def _on_info(self, msg: CameraInfo, kind: str) -> None:
+        with self._lock:
+            self._info[kind] = msg
+
+    def _on_joints(self, msg: JointState) -> None:
+        with self._lock:
+            for name, pos in zip(msg.name, msg.position):
+                if math.isfinite(pos):
+                    self._joints[name] = float(pos)
+
+    def _on_odom(self, msg: Odometry) -> None:
+        p, q = msg.pose.pose.position, msg.pose.pose.orientation
+        yaw = math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+        with self._lock:
+            self._odom = (p.x, p.y, yaw)
+
+    def _on_gripper_command(self, msg: JointTrajectory) -> None:
+        if not msg.points:
+            return
+        targets = [pos for name, pos in zip(msg.joint_names, msg.points[-1].positions) if name in GRIPPER_JOINTS]
+        if targets:
+            with self._lock:
+                self._gripper_command = float(sum(targets) / len(targets))
+
+    def _camera_for(self, height: int, width: int) -> PinholeCamera | None:
+        info = self._info.get("depth") or self._info.get("color")
+        camera = None
+        if info is not None:
+            try:
+                camera = PinholeCamera.from_camera_info(info)
+            except ValueError as exc:
+                self.get_logger().warning(f"ignoring camera_info: {exc}", throttle_duration_sec=10.0)
+        if camera is None:
+            if self.geometry is None:
+                return None
+            camera = self.geometry.default_camera
+            if not self._warned_default_camera:
+                self._warned_default_camera = True
+                self.get_logger().warning("no usable camera_info yet: using the robot file's camera intrinsics")
+        if (camera.width, camera.height) != (width, height):
+            camera = camera.scaled(width, height)  # e.g. info for another resolution of the same optics
+        return camera
+
+    def _try_observation(self) -> None:
+        """Pair the newest segmentation and depth images with matching stamps into an observation (lock held)."""
+        tolerance = self.p["sync_tolerance_s"]
+        for seg_t, seg_stamp, seg in reversed(self._seg):
+            match = next(((t, d) for t, _, d in reversed(self._depth) if abs(t - seg_t) <= tolerance), None)
+            if match is None:
+                continue
+            _, depth = match
+            if self._used_pair is not None and self._used_pair[0] is seg and self._used_pair[1] is depth:
+                return  # the newest pair is already in use (identity, not stamps: a sim clock may restart)
+            if seg.shape != depth.shape:
+                self.get_logger().warning(f"segmentation {seg.shape} and depth {depth.shape} differ in size: "
+                                          "not registered, ignoring the pair", throttle_duration_sec=10.0)
+                return
+            camera = self._camera_for(*seg.shape)
+            if camera is None:
+                return
+            obs = PerceptionObservation(seg, depth, camera, dict(self._joints), self._odom,
+                                        self._gripper_command, seg_t)
+            try:
+                self.model.update(obs)
+            except Exception as exc:  # a bad frame must not kill the sensor callbacks
+                self.get_logger().error(f"cannot use observation: {exc}", throttle_duration_sec=10.0)
+                return
+            self._used_pair, self._obs_stamp, self._obs_received = (seg, depth), seg_stamp, time.monotonic()
+            return
+
+    # ------------------------------------------------------------------ service
+    def _serve(self, request: GetAffordances.Request, response: GetAffordances.Response) -> GetAffordances.Response:
+        response.success = False
+        unknown = [t for t in request.skills if t not in self.library]
+        if unknown:
+            response.error_msg = (f"unknown skill{'s' if len(unknown) > 1 else ''}: "
+                                  + ", ".join(repr(t) for t in unknown))
+            self.get_logger().warning(f"GetAffordances: {response.error_msg}")
+            return response
+        skills = [self.library.get(t) for t in request.skills]
+        try:
+            if isinstance(self.model, PerceptionAffordance):
+                with self._lock:
+                    received, stamp = self._obs_received, self._obs_stamp
+                if received is None:
+                    raise AffordanceUnavailable(
+                        "no camera observation yet: waiting for camera/segmentation/image_raw and "
+                        "camera/depth/image_raw with matching stamps")
+                age = time.monotonic() - received
+                if age > self.p["max_observation_age_s"]:
+                    raise AffordanceUnavailable(
+                        f"camera observation is stale: the newest arrived {age:.1f} s ago "
+                        f"(max_observation_age_s={self.p['max_observation_age_s']:g}); has the camera stopped?")
+                probabilities = self.model.estimate(skills)
+                response.observation_stamp = stamp
+                features = self.model.last_result.features if self.model.last_result else None
+                self.get_logger().debug(f"features: {features}")
+            else:
+                probabilities = self.model.estimate(skills)
+                response.observation_stamp = self.get_clock().now().to_msg()
+        except SayCanError as exc:
+            response.error_msg = str(exc)
+            self.get_logger().warning(f"GetAffordances: {exc}", throttle_duration_sec=5.0)
+            return response
+        except Exception as exc:  # a bug must surface as an error result, not a dead service
+            response.error_msg = f"internal error: {type(exc).__name__}: {exc}"
+            self.get_logger().error(f"GetAffordances failed: {response.error_msg}")
+            return response
+        response.probabilities = [float(p) for p in probabilities]
+        response.success = True
+        return response
+
+
+def main(args=None) -> int:
+    return run_node(AffordanceNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
