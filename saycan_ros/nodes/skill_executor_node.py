@@ -1,0 +1,347 @@
+"""skill_executor_node: the ExecuteSkill action server that carries out one SayCan skill on a robot.
+
+It drives the robot only through the standard topics of docs/robot_interface.md (cmd_vel, odom,
+joint_states, arm/gripper JointTrajectory, depth + segmentation images), so the same node runs the
+PyBullet kitchen, Gazebo or a real robot. All behaviour lives in saycan_ros.skills (pure, tested
+without ROS); this node only keeps the latest sensor messages, turns them into an Observation per
+control tick, and turns the skill's Command into messages.
+
+Concurrency: subscriptions only store the newest message under a lock (their own callback group);
+the execute callback (reentrant group) loops at control_rate_hz on a Rate, so a MultiThreadedExecutor
+is required (run_node provides one). One goal at a time: a goal that arrives while another runs
+is rejected (the planner sends one skill at a time; preempting mid-grasp would drop objects).
+"""
+from __future__ import annotations
+
+import math
+import threading
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+import rclpy
+from builtin_interfaces.msg import Duration
+from geometry_msgs.msg import Twist
+from nav_msgs.msg import Odometry
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.action.server import ServerGoalHandle
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.exceptions import ROSInterruptException
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, QoSReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from saycan_msgs.action import ExecuteSkill
+from saycan_ros.core.errors import ConfigError
+from saycan_ros.core.kitchen import load_kitchen
+from saycan_ros.core.skills import SkillLibrary
+from saycan_ros.nodes.common import Param, declare_params, non_negative, one_of, positive, run_node
+from saycan_ros.perception.camera_model import PinholeCamera
+from saycan_ros.ros_io.images import image_to_numpy, stamp_to_sec
+from saycan_ros.sim.robot_geometry import ARM, LEFT, LIFT, RIGHT, load_robot_geometry
+from saycan_ros.skills.behaviours import SkillRunner, Skills, run_skill
+from saycan_ros.skills.config import DEFAULT_TIMEOUTS, ExecutorConfig
+from saycan_ros.skills.controllers import BaseLimits, GoToTolerance
+from saycan_ros.skills.goals import resolve_goal
+from saycan_ros.skills.perceive import make_percept
+from saycan_ros.skills.types import Command, ErrorCode, Observation, Outcome, Percept, Pose2D, SkillFailure
+
+_D = ExecutorConfig()
+
+
+def _names(value: Any) -> str | None:
+    return None if all(str(v).strip() for v in value) else "must not contain empty names"
+
+
+PARAMS = [
+    Param("kitchen_file", "", "kitchen description (locations, objects); empty: the package's config/kitchen.yaml"),
+    Param("robot_file", "", "robot geometry (lift/arm limits, camera mount); empty: config/robot.yaml"),
+    Param("control_rate_hz", _D.control_rate_hz, "control loop rate (Hz); cmd_vel is published at this rate", positive),
+    Param("max_linear_speed", _D.limits.max_linear, "base speed limit (m/s)", positive),
+    Param("max_angular_speed", _D.limits.max_angular, "base turn rate limit (rad/s)", positive),
+    Param("max_linear_accel", _D.limits.max_linear_accel, "base acceleration limit (m/s^2)", positive),
+    Param("max_angular_accel", _D.limits.max_angular_accel, "base angular acceleration limit (rad/s^2)", positive),
+    Param("min_angular_speed", _D.limits.min_angular, "smallest turn rate commanded (the base's deadband, rad/s)", non_negative),
+    Param("position_tolerance", _D.tolerance.position, "go-to: arrival distance (m)", positive),
+    Param("yaw_tolerance", _D.tolerance.yaw, "go-to: arrival heading error (rad)", positive),
+    *[Param(f"timeout_{kind}", DEFAULT_TIMEOUTS[kind], f"default time limit of a '{kind}' skill (s) when the goal gives 0",
+            positive) for kind in DEFAULT_TIMEOUTS],
+    Param("sensor_timeout_s", _D.sensor_timeout_s, "NO_SENSOR_DATA when odom/joint_states/camera are silent this long (s)", positive),
+    Param("stuck_timeout_s", _D.stuck_timeout_s, "NAVIGATION_FAILED after no progress toward a pose for this long (s)", positive),
+    Param("settle_s", _D.settle_s, "stand still this long before using a camera frame (s)", non_negative),
+    Param("search_order", list(_D.search_order), "locations 'find' searches; the nearest is visited first", _names),
+    Param("drop_locations", list(_D.drop_locations), "locations where 'put down' releases into a container", _names),
+    Param("scan_angle", _D.scan_angle, "find/pick also look this far left and right (rad)", non_negative),
+    Param("travel_lift", _D.travel_lift, "lift height while driving/carrying (m)", positive),
+    Param("hold_min_opening", _D.hold_min_opening, "grasp check: closed fingers stopped above this opening = holding (m)", positive),
+    Param("place_inset", _D.place_inset, "put objects this far beyond the surface's front edge (m)", non_negative),
+    Param("min_pixels", _D.min_pixels, "smallest segmentation blob that counts as seeing an object (pixels)", positive),
+    Param("image_qos", "sensor_data", "camera subscriptions: sensor_data (best effort, matches any publisher) or reliable",
+          one_of("sensor_data", "reliable")),
+    Param("sync_slop_s", 0.05, "depth and segmentation frames pair when their stamps differ by at most this (s)", non_negative),
+]
+
+
+@dataclass
+class _Frame:
+    msg: Image
+    stamp: float      # header stamp (s)
+    received: float   # node clock when it arrived (s)
+
+
+def _duration(seconds: float) -> Duration:
+    seconds = max(0.0, seconds)
+    return Duration(sec=int(seconds), nanosec=int((seconds - int(seconds)) * 1e9))
+
+
+class SkillExecutorNode(Node):
+    def __init__(self, **kwargs: Any):
+        super().__init__("skill_executor_node", **kwargs)
+        p = declare_params(self, PARAMS)
+        self.kitchen = load_kitchen(p["kitchen_file"] or None)
+        self.robot = load_robot_geometry(p["robot_file"] or None)
+        for name in (*p["search_order"], *p["drop_locations"]):
+            if name not in self.kitchen.locations:
+                raise ConfigError(f"{self.get_name()}: location '{name}' (search_order/drop_locations) is not in "
+                                  f"{self.kitchen.source}; known: {', '.join(self.kitchen.locations)}")
+        self.config = ExecutorConfig(
+            control_rate_hz=p["control_rate_hz"],
+            limits=BaseLimits(min(p["max_linear_speed"], self.robot.max_linear_speed),
+                              min(p["max_angular_speed"], self.robot.max_angular_speed),
+                              p["max_linear_accel"], p["max_angular_accel"], p["min_angular_speed"]),
+            tolerance=GoToTolerance(position=p["position_tolerance"], yaw=p["yaw_tolerance"]),
+            timeouts={kind: p[f"timeout_{kind}"] for kind in DEFAULT_TIMEOUTS},
+            sensor_timeout_s=p["sensor_timeout_s"], stuck_timeout_s=p["stuck_timeout_s"], settle_s=p["settle_s"],
+            search_order=tuple(p["search_order"]), drop_locations=tuple(p["drop_locations"]),
+            scan_angle=p["scan_angle"], travel_lift=self.robot.lift.clamp(p["travel_lift"]),
+            hold_min_opening=p["hold_min_opening"], place_inset=p["place_inset"], min_pixels=p["min_pixels"])
+        self.sync_slop = p["sync_slop_s"]
+        self.library = SkillLibrary.from_kitchen(self.kitchen)
+        self.skills = Skills(self.kitchen, self.robot, self.config)
+        self.mount = self.robot.camera.mount()
+
+        self._lock = threading.Lock()
+        self._busy = False
+        self._closing = False
+        self._pose: tuple[Pose2D, float] | None = None
+        self._joints: tuple[dict[str, float], float] | None = None
+        self._depth: list[_Frame] = []
+        self._seg: list[_Frame] = []
+        self._info: CameraInfo | None = None
+        self._look_after: float | None = None  # a look is pending: use a frame that arrived after this
+        self._warned: set[str] = set()
+
+        sensors = MutuallyExclusiveCallbackGroup()
+        image_qos = qos_profile_sensor_data if p["image_qos"] == "sensor_data" else QoSProfile(
+            depth=2, reliability=QoSReliabilityPolicy.RELIABLE)
+        self.create_subscription(Odometry, "odom", self._on_odom, 10, callback_group=sensors)
+        self.create_subscription(JointState, "joint_states", self._on_joints, 10, callback_group=sensors)
+        self.create_subscription(Image, "camera/depth/image_raw", self._on_depth, image_qos, callback_group=sensors)
+        self.create_subscription(Image, "camera/segmentation/image_raw", self._on_seg, image_qos, callback_group=sensors)
+        self.create_subscription(CameraInfo, "camera/depth/camera_info", self._on_info, image_qos, callback_group=sensors)
+        self.cmd_pub = self.create_publisher(Twist, "cmd_vel", 10)
+        self.arm_pub = self.create_publisher(JointTrajectory, "arm_controller/joint_trajectory", 10)
+        self.gripper_pub = self.create_publisher(JointTrajectory, "gripper_controller/joint_trajectory", 10)
+        self._rate = self.create_rate(self.config.control_rate_hz)
+        self._server = ActionServer(
+            self, ExecuteSkill, "execute_skill", execute_callback=self._execute, goal_callback=self._on_goal,
+            cancel_callback=lambda _: CancelResponse.ACCEPT, callback_group=ReentrantCallbackGroup())
+        self.get_logger().info(
+            f"ready: {len(self.library)} skills, {len(self.kitchen.locations)} locations; reach "
+            f"{self.robot.reach[0]:.2f}-{self.robot.reach[1]:.2f} m, {self.config.control_rate_hz:g} Hz")
+
+    # ------------------------------------------------------------------ sensors (store the newest)
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_odom(self, msg: Odometry) -> None:
+        q = msg.pose.pose.orientation
+        yaw = math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+        pose = Pose2D(msg.pose.pose.position.x, msg.pose.pose.position.y, yaw)
+        with self._lock:
+            self._pose = (pose, self._now())
+
+    def _on_joints(self, msg: JointState) -> None:
+        now = self._now()
+        with self._lock:
+            joints = dict(self._joints[0]) if self._joints else {}
+            joints.update({n: float(v) for n, v in zip(msg.name, msg.position)})  # partial messages merge
+            self._joints = (joints, now)
+
+    def _keep(self, frames: list[_Frame], msg: Image) -> None:
+        with self._lock:
+            frames.append(_Frame(msg, stamp_to_sec(msg.header.stamp), self._now()))
+            del frames[:-4]
+
+    def _on_depth(self, msg: Image) -> None:
+        self._keep(self._depth, msg)
+
+    def _on_seg(self, msg: Image) -> None:
+        self._keep(self._seg, msg)
+
+    def _on_info(self, msg: CameraInfo) -> None:
+        with self._lock:
+            self._info = msg
+
+    # ------------------------------------------------------------------ observation / command
+    def _frame_pair(self, after: float) -> tuple[_Frame, _Frame, CameraInfo] | None:
+        """The newest depth + segmentation pair (stamps within sync_slop) that arrived after `after`."""
+        with self._lock:
+            if self._info is None:
+                return None
+            for d in reversed(self._depth):
+                if d.received <= after:
+                    break
+                for s in reversed(self._seg):
+                    if s.received > after and abs(s.stamp - d.stamp) <= self.sync_slop:
+                        return d, s, self._info
+        return None
+
+    def _percept(self) -> Percept | None:
+        pair = self._frame_pair(self._look_after)
+        if pair is None:
+            return None
+        depth_frame, seg_frame, info = pair
+        try:
+            depth, seg = image_to_numpy(depth_frame.msg), image_to_numpy(seg_frame.msg)
+            camera = PinholeCamera.from_camera_info(info)
+            if (camera.width, camera.height) != (depth.shape[1], depth.shape[0]):
+                camera = camera.scaled(depth.shape[1], depth.shape[0])
+            percept = make_percept(seg, depth, camera, self.mount, self.kitchen, self.config.min_pixels,
+                                   self.config.cloud_stride)
+        except ValueError as exc:  # bad encoding / sizes: drop the frame, keep waiting (then NO_SENSOR_DATA)
+            self._warn_once(str(exc))
+            with self._lock:
+                self._depth = [f for f in self._depth if f is not depth_frame]
+            return None
+        self._look_after = None
+        return percept
+
+    def _warn_once(self, text: str) -> None:
+        if text not in self._warned:
+            self._warned.add(text)
+            self.get_logger().warning(text)
+
+    def _observe(self) -> Observation:
+        now = self._now()
+        percept = self._percept() if self._look_after is not None else None
+        with self._lock:
+            pose, pose_t = self._pose or (None, -math.inf)
+            joints, joints_t = self._joints or ({}, -math.inf)
+            camera_t = self._depth[-1].received if self._depth else -math.inf
+        return Observation(t=now, pose=pose, pose_age=now - pose_t, joints=joints, joints_age=now - joints_t,
+                           camera_age=now - camera_t, percept=percept)
+
+    def _apply(self, cmd: Command) -> None:
+        twist = Twist()
+        twist.linear.x, twist.angular.z = float(cmd.twist[0]), float(cmd.twist[1])
+        self.cmd_pub.publish(twist)
+        if cmd.arm is not None:
+            self.arm_pub.publish(self._trajectory((LIFT, ARM), (cmd.arm.lift, cmd.arm.arm), cmd.arm.duration))
+        if cmd.gripper is not None:
+            opening, duration = cmd.gripper
+            self.gripper_pub.publish(self._trajectory((LEFT, RIGHT), (opening, opening), duration))
+        if cmd.look:
+            self._look_after = self._now()
+
+    def _trajectory(self, names: tuple[str, ...], positions: tuple[float, ...], duration: float) -> JointTrajectory:
+        msg = JointTrajectory()
+        msg.joint_names = list(names)
+        msg.points = [JointTrajectoryPoint(positions=[float(v) for v in positions], time_from_start=_duration(duration))]
+        return msg
+
+    def _stop(self, hold_arm: bool) -> None:
+        """Zero twist; with hold_arm, also freeze lift and arm where they are (a cancel mid-move)."""
+        self.cmd_pub.publish(Twist())
+        with self._lock:
+            joints = self._joints[0] if self._joints else {}
+        if hold_arm and LIFT in joints and ARM in joints:
+            self.arm_pub.publish(self._trajectory((LIFT, ARM), (joints[LIFT], joints[ARM]), 0.0))
+
+    # ------------------------------------------------------------------ action
+    def _on_goal(self, goal: ExecuteSkill.Goal) -> GoalResponse:
+        with self._lock:
+            if self._busy or self._closing:
+                self.get_logger().warning(f"rejecting '{goal.skill.text}': another skill is running")
+                return GoalResponse.REJECT
+            self._busy = True
+        return GoalResponse.ACCEPT
+
+    def _execute(self, handle: ServerGoalHandle) -> ExecuteSkill.Result:
+        try:
+            return self._run(handle)
+        finally:
+            with self._lock:
+                self._busy = False
+
+    def _finish(self, handle: ServerGoalHandle, outcome: Outcome) -> ExecuteSkill.Result:
+        result = ExecuteSkill.Result(success=outcome.success, error_code=int(outcome.code), error_msg=outcome.message)
+        if outcome.code == ErrorCode.CANCELED:
+            handle.canceled()
+        elif outcome.success:
+            handle.succeed()
+        else:
+            handle.abort()
+        text = handle.request.skill.text
+        if outcome.success:
+            self.get_logger().info(f"'{text}': success: {outcome.message}")
+        else:
+            self.get_logger().warning(f"'{text}': failed ({outcome.code.name}): {outcome.message}")
+        return result
+
+    def _run(self, handle: ServerGoalHandle) -> ExecuteSkill.Result:
+        req = handle.request
+        try:
+            goal = resolve_goal(self.kitchen, req.skill.text, req.skill.kind, req.skill.object, req.skill.location,
+                                self.library)
+            runner: SkillRunner = run_skill(self.skills, goal.kind, goal.object, goal.location, float(req.timeout_s))
+        except SkillFailure as exc:
+            return self._finish(handle, Outcome.fail(exc.code, exc.message))
+        self.get_logger().info(f"executing '{goal.text}' ({goal.kind} {goal.object or goal.location})".rstrip())
+        self._look_after = None
+        feedback = ExecuteSkill.Feedback()
+        last_phase, last_progress, last_sent = None, -1.0, -math.inf
+        while True:
+            if handle.is_cancel_requested:
+                self._stop(hold_arm=True)
+                return self._finish(handle, Outcome.fail(ErrorCode.CANCELED, f"'{goal.text}' canceled"))
+            if self._closing or not self.context.ok():
+                self._stop(hold_arm=True)
+                return self._finish(handle, Outcome.fail(ErrorCode.UNKNOWN, "the executor is shutting down"))
+            try:
+                out = runner.step(self._observe())
+            except Exception as exc:  # a bug must not leave the base driving: stop, report, keep serving
+                self.get_logger().error(traceback.format_exc())
+                self._stop(hold_arm=True)
+                return self._finish(handle, Outcome.fail(ErrorCode.UNKNOWN, f"internal error: {exc!r}"))
+            if isinstance(out, Outcome):
+                self._stop(hold_arm=False)
+                return self._finish(handle, out)
+            self._apply(out)
+            now = self._now()
+            if out.phase != last_phase or abs(out.progress - last_progress) >= 0.05 or now - last_sent >= 1.0:
+                feedback.phase, feedback.progress = out.phase, float(out.progress)
+                handle.publish_feedback(feedback)
+                last_phase, last_progress, last_sent = out.phase, out.progress, now
+            try:
+                self._rate.sleep()
+            except (ROSInterruptException, RuntimeError):  # shutdown / node closing
+                self._closing = True
+
+    def close(self) -> None:
+        """Stop the robot and wake a running goal so it ends (called before destroy_node)."""
+        self._closing = True
+        try:
+            self.cmd_pub.publish(Twist())
+        except Exception:  # the context may already be gone
+            pass
+        self.destroy_rate(self._rate)
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(SkillExecutorNode, args=args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,158 @@
+"""skill_executor_node on a real rclpy graph, without a robot: typed errors for bad goals, no sensor
+data, one goal at a time, parameter validation. (With the simulator: test_skill_executor_sim.py.)"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from geometry_msgs.msg import Twist
+from nav_msgs.msg import Odometry
+from rclpy.action import ActionClient
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import JointState
+
+from saycan_msgs.action import ExecuteSkill
+from saycan_msgs.msg import Skill
+from saycan_ros.core.errors import ConfigError
+from saycan_ros.nodes.skill_executor_node import SkillExecutorNode
+from saycan_ros.skills.types import ErrorCode
+
+sys.path.insert(0, str(Path(__file__).parent))
+from helpers import Spinner, wait_for, wait_future  # noqa: E402
+
+R = ExecuteSkill.Result
+
+
+class Client(Node):
+    """The planner's side: sends ExecuteSkill goals, records feedback and cmd_vel."""
+
+    def __init__(self, context):
+        super().__init__("executor_test_client", context=context)
+        self.action = ActionClient(self, ExecuteSkill, "execute_skill")
+        self.feedback: list[tuple[str, float]] = []
+        self.twists: list[tuple[float, float, float]] = []
+        self.lock = threading.Lock()
+        self.create_subscription(Twist, "cmd_vel", self._on_twist, 10)
+
+    def _on_twist(self, msg: Twist) -> None:
+        with self.lock:
+            self.twists.append((time.monotonic(), msg.linear.x, msg.angular.z))
+
+    def send(self, text: str, kind: str = "", obj: str = "", location: str = "", timeout_s: float = 0.0):
+        """The accepted goal handle (None when rejected)."""
+        goal = ExecuteSkill.Goal(skill=Skill(text=text, kind=kind, object=obj, location=location), timeout_s=timeout_s)
+        handle = wait_future(self.action.send_goal_async(
+            goal, feedback_callback=lambda fb: self.feedback.append((fb.feedback.phase, fb.feedback.progress))), 30.0)
+        return handle if handle.accepted else None
+
+    def run(self, *args, wait_s: float = 60.0, **kwargs):
+        handle = self.send(*args, **kwargs)
+        assert handle is not None, "goal rejected"
+        return wait_future(handle.get_result_async(), wait_s).result
+
+
+def executor_node(ctx, **params) -> SkillExecutorNode:
+    overrides = [Parameter(k, value=v) for k, v in params.items()]
+    return SkillExecutorNode(context=ctx, parameter_overrides=overrides)
+
+
+@pytest.fixture
+def graph(ros_context):
+    node = executor_node(ros_context, sensor_timeout_s=1.0)
+    client = Client(ros_context)
+    with Spinner(ros_context, node, client):
+        assert client.action.wait_for_server(timeout_sec=30.0)
+        yield node, client
+    node.close()
+    node.destroy_node()
+    client.destroy_node()
+
+
+def test_error_codes_match_the_action_definition():
+    for code in ErrorCode:
+        assert getattr(R, code.name) == code.value
+
+
+@pytest.mark.parametrize("text, kind, obj, location, code, words", [
+    ("", "go_to", "", "table", R.UNKNOWN_SKILL, "empty"),
+    ("fly to the moon", "fly", "", "", R.UNKNOWN_SKILL, "unknown skill kind 'fly'"),
+    ("pick up the piano", "pick", "piano", "", R.UNKNOWN_SKILL, "unknown object 'piano'"),
+    ("go to the garage", "go_to", "", "garage", R.UNKNOWN_SKILL, "unknown location 'garage'"),
+    ("make coffee", "", "", "", R.UNKNOWN_SKILL, "not a skill of the library"),
+])
+def test_bad_goals_get_typed_errors_and_the_node_keeps_serving(graph, text, kind, obj, location, code, words):
+    node, client = graph
+    result = client.run(text, kind, obj, location, wait_s=20.0)
+    assert not result.success and result.error_code == code
+    assert words in result.error_msg
+    ok = client.run("done", "done", wait_s=20.0)  # still serving
+    assert ok.success and ok.error_code == R.NONE
+
+
+def test_done_succeeds_from_text_alone_and_stops_the_base(graph):
+    node, client = graph
+    result = client.run("done", wait_s=20.0)
+    assert result.success
+    wait_for(lambda: client.twists, 10.0, "a cmd_vel")
+    assert client.twists[-1][1:] == (0.0, 0.0)
+
+
+def test_no_odometry_gives_no_sensor_data_not_a_hang(graph):
+    node, client = graph
+    t0 = time.monotonic()
+    result = client.run("go to the table", "go_to", location="table", wait_s=20.0)
+    assert result.error_code == R.NO_SENSOR_DATA, result.error_msg
+    assert "odom" in result.error_msg
+    assert time.monotonic() - t0 < 10.0
+
+
+def test_no_camera_gives_no_sensor_data(ros_context):
+    """Odometry and joints arrive, images never do: 'find' ends with NO_SENSOR_DATA."""
+    node = executor_node(ros_context, sensor_timeout_s=1.0, settle_s=0.0)
+    client = Client(ros_context)
+    robot = Node("fake_robot_state", context=ros_context)
+    odom_pub = robot.create_publisher(Odometry, "odom", 10)
+    joint_pub = robot.create_publisher(JointState, "joint_states", 10)
+
+    def publish() -> None:
+        odom = Odometry()
+        odom.pose.pose.orientation.w = 1.0
+        odom_pub.publish(odom)
+        js = JointState(name=["joint_lift", "joint_arm", "joint_gripper_left", "joint_gripper_right"],
+                        position=[0.95, 0.0, 0.06, 0.06])
+        joint_pub.publish(js)
+
+    robot.create_timer(0.05, publish)
+    try:
+        with Spinner(ros_context, node, client, robot):
+            assert client.action.wait_for_server(timeout_sec=30.0)
+            result = client.run("find an apple", "find", "apple", wait_s=20.0)
+            assert result.error_code == R.NO_SENSOR_DATA, result.error_msg
+            assert "camera" in result.error_msg
+            assert any("find apple" in phase for phase, _ in client.feedback)
+    finally:
+        node.close()
+        for n in (node, client, robot):
+            n.destroy_node()
+
+
+def test_second_goal_is_rejected_while_one_runs(graph):
+    node, client = graph
+    first = client.send("go to the table", "go_to", location="table")  # waits for odom (none) ~1 s
+    assert first is not None
+    second = client.send("done", "done")
+    assert second is None  # rejected: one skill at a time
+    result = wait_future(first.get_result_async(), 20.0).result
+    assert result.error_code == R.NO_SENSOR_DATA
+    assert client.run("done", "done", wait_s=20.0).success  # free again
+
+
+def test_bad_parameters_give_one_clear_error(ros_context):
+    with pytest.raises(ConfigError, match="control_rate_hz"):
+        executor_node(ros_context, control_rate_hz=0.0)
+    with pytest.raises(ConfigError, match="'garage'"):
+        executor_node(ros_context, search_order=["table", "garage"])
