@@ -5,7 +5,6 @@ shape, only this adapter changes.
 """
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +59,3 @@ def load_perception_geometry(robot_file: str | os.PathLike | None = None) -> Per
 def camera_mount_from_geometry(geom: Any) -> CameraMount:
     return perception_geometry(geom).mount
 
-
-def horizontal_fov_to_vertical(hfov_deg: float, width: int, height: int) -> float:
-    return math.degrees(2.0 * math.atan(math.tan(math.radians(hfov_deg) / 2.0) * height / width))
