@@ -85,7 +85,7 @@ def publish_until_served(robot: FakeRobot, texts, timeout_s: float = 30.0):
 
 
 def test_answers_from_published_images_then_errors_without_dying(ros_context):
-    node = make_node(ros_context, max_observation_age_s=1.0)
+    node = make_node(ros_context, max_observation_age_s=3.0)  # generous: CI machines stall
     robot = FakeRobot(ros_context)
     texts = ["pick up the apple", "pick up the coke can", "pick up the sponge", "find an apple",
              "go to the close counter", "go to the table", "put down the apple", "done"]
