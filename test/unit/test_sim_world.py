@@ -123,7 +123,9 @@ def test_base_stops_at_furniture(make_world, kitchen: Kitchen, robot: RobotGeome
     assert world.base_pose()[0] < x - 0.09 and not world.base_blocked
 
 
-def test_scripted_pick_and_throw_away(make_world, kitchen: Kitchen, robot: RobotGeometry) -> None:
+@pytest.mark.parametrize("destination, drop_lift", [("trash can", 0.75), ("user", 1.0), ("far counter", 0.99)])
+def test_scripted_pick_and_place(make_world, kitchen: Kitchen, robot: RobotGeometry, destination: str,
+                                 drop_lift: float) -> None:
     world = make_world({"coke can": "close counter", "apple": "close counter"},
                        start_pose=kitchen.locations["close counter"].pose)
     can = world.object_pose("coke can")[0]
@@ -149,17 +151,20 @@ def test_scripted_pick_and_throw_away(make_world, kitchen: Kitchen, robot: Robot
     assert state["objects"]["coke can"]["xyz"][2] == pytest.approx(1.0, abs=0.01)
     assert state["objects"]["apple"]["location"] == "close counter"  # the other one stayed
 
-    _drive_to(world, kitchen.locations["trash can"].pose)
-    assert world.world_state()["robot_location"] == "trash can"
+    _drive_to(world, kitchen.locations[destination].pose)
+    assert world.world_state()["robot_location"] == destination
     assert world.held_object == "coke can"
-    world.set_arm_targets(lift=0.75, arm=0.55 - robot.arm_offset)  # over the can's centre
+    world.set_arm_targets(lift=drop_lift, arm=0.55 - robot.arm_offset)  # over the furniture's centre
     world.step(1.5)
     world.set_gripper_target(0.06)
     world.step(1.5)
     state = world.world_state()
-    assert state["held_object"] is None
-    assert state["objects"]["coke can"]["location"] == "trash can"
-    assert state["objects"]["coke can"]["xyz"][2] < 0.5  # fell in, below the rim
+    assert state["held_object"] is None and not state["objects"]["coke can"]["held"]
+    assert state["objects"]["coke can"]["location"] == destination
+    if destination == "trash can":
+        assert state["objects"]["coke can"]["xyz"][2] < 0.5  # fell in, below the rim
+    else:  # standing on the surface (0.9 m), not tipped over
+        assert state["objects"]["coke can"]["xyz"][2] == pytest.approx(0.96, abs=0.005)
 
 
 def test_closing_on_nothing_closes_fully(make_world, kitchen: Kitchen) -> None:

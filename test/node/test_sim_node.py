@@ -1,0 +1,186 @@
+"""sim_node on a real rclpy graph: the robot topics of docs/robot_interface.md and sim/reset."""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rclpy
+from builtin_interfaces.msg import Duration
+from geometry_msgs.msg import Twist
+from nav_msgs.msg import Odometry
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from saycan_ros.core.errors import ConfigError
+from saycan_ros.core.kitchen import load_kitchen
+from saycan_ros.nodes.sim_node import SimNode, trajectory_points
+from saycan_ros.ros_io.images import image_to_numpy
+
+sys.path.insert(0, str(Path(__file__).parent))
+from helpers import Spinner, wait_for, wait_future  # noqa: E402
+
+W, H = 160, 120
+COUNTER = [1.2, 0.0, 0.0]
+
+
+class Probe(Node):
+    """Test side of the robot interface: keeps the latest message per topic."""
+
+    def __init__(self, context):
+        super().__init__("sim_probe", context=context)
+        self.latest: dict[str, object] = {}
+        self.lock = threading.Lock()
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        for topic, kind, qos in (("odom", Odometry, 10), ("joint_states", JointState, 10),
+                                 ("camera/color/image_raw", Image, 2), ("camera/color/camera_info", CameraInfo, 2),
+                                 ("camera/depth/image_raw", Image, 2), ("camera/segmentation/image_raw", Image, 2),
+                                 ("sim/world_state", String, latched)):
+            self.create_subscription(kind, topic, lambda m, t=topic: self._keep(t, m), qos)
+        self.cmd_pub = self.create_publisher(Twist, "cmd_vel", 10)
+        self.arm_pub = self.create_publisher(JointTrajectory, "arm_controller/joint_trajectory", 10)
+        self.reset_client = self.create_client(Trigger, "sim/reset")
+
+    def _keep(self, topic: str, msg) -> None:
+        with self.lock:
+            self.latest[topic] = msg
+
+    def get(self, topic: str):
+        with self.lock:
+            return self.latest.get(topic)
+
+    def world_state(self) -> dict | None:
+        msg = self.get("sim/world_state")
+        return json.loads(msg.data) if msg else None
+
+
+def make_sim(context, **overrides) -> SimNode:
+    params = {"image_width": W, "image_height": H, "camera_rate_hz": 5.0, "stats_period_s": 0.0,
+              "start_pose": COUNTER, **overrides}
+    return SimNode(context=context, parameter_overrides=[rclpy.parameter.Parameter(k, value=v)
+                                                         for k, v in params.items()])
+
+
+def odom_x(probe: Probe) -> float | None:
+    msg = probe.get("odom")
+    return msg.pose.pose.position.x if msg else None
+
+
+def test_sim_node_speaks_the_robot_interface(ros_context) -> None:
+    kitchen = load_kitchen()
+    sim, probe = make_sim(ros_context), Probe(ros_context)
+    try:
+        with Spinner(ros_context, sim, probe) as spinner:
+            # ground truth arrives (latched) and matches the default scene
+            wait_for(lambda: probe.world_state() is not None, 30.0, "sim/world_state")
+            state = probe.world_state()
+            assert state["scene"] == "default" and state["robot_location"] == "close counter"
+            assert {n: o["location"] for n, o in state["objects"].items()} == kitchen.scene("default")
+
+            # camera: right encodings and sizes; the counter's objects are in the segmentation
+            for topic in ("camera/color/image_raw", "camera/depth/image_raw", "camera/segmentation/image_raw",
+                          "camera/color/camera_info"):
+                wait_for(lambda t=topic: probe.get(t) is not None, 30.0, topic)
+            color, depth, seg = (probe.get(f"camera/{k}/image_raw") for k in ("color", "depth", "segmentation"))
+            assert (color.encoding, color.width, color.height, color.step) == ("rgb8", W, H, 3 * W)
+            assert (depth.encoding, seg.encoding) == ("32FC1", "16UC1")
+            assert color.header.frame_id == depth.header.frame_id == "camera_color_optical_frame"
+            info = probe.get("camera/color/camera_info")
+            assert (info.width, info.height) == (W, H)
+            assert info.k[0] == pytest.approx((W / 2) / math.tan(math.radians(35)))
+            seg_ids = set(np.unique(image_to_numpy(seg)).tolist())
+            assert {kitchen.object_id("apple"), kitchen.object_id("coke can")} <= seg_ids
+            d = image_to_numpy(depth)
+            assert 0.3 < float(np.nanmedian(d)) < 3.0
+
+            # cmd_vel moves the base (backwards, away from the counter); odom follows
+            wait_for(lambda: odom_x(probe) is not None, 20.0, "odom")
+            x0 = odom_x(probe)
+            assert x0 == pytest.approx(COUNTER[0])
+            back = Twist()
+            back.linear.x = -0.4
+            wait_for(lambda: probe.cmd_pub.publish(back) or odom_x(probe) < x0 - 0.1, 20.0, "odom to move back")
+            odom = probe.get("odom")
+            assert odom.header.frame_id == "odom" and odom.child_frame_id == "base_link"
+            assert odom.twist.twist.linear.x == pytest.approx(-0.4)
+            # watchdog: without further cmd_vel the base stops by itself
+            wait_for(lambda: probe.get("odom").twist.twist.linear.x == 0.0, 10.0, "the cmd_vel watchdog")
+            x_stopped = odom_x(probe)
+            assert x_stopped < x0 - 0.1
+            wait_for(lambda: probe.world_state()["robot_pose"][0] == pytest.approx(x_stopped, abs=1e-3), 10.0,
+                     "world_state to follow the robot")
+
+            # an arm trajectory moves joint_lift; a bad one is refused without harming the node
+            bad = JointTrajectory(joint_names=["joint_elbow"], points=[JointTrajectoryPoint(positions=[1.0])])
+            probe.arm_pub.publish(bad)
+            traj = JointTrajectory(joint_names=["joint_lift", "joint_arm"], points=[
+                JointTrajectoryPoint(positions=[0.9, 0.1], time_from_start=Duration(sec=0, nanosec=500_000_000))])
+            probe.arm_pub.publish(traj)
+
+            def lift() -> float:
+                js = probe.get("joint_states")
+                return dict(zip(js.name, js.position))["joint_lift"] if js else 0.0
+            wait_for(lambda: abs(lift() - 0.9) < 1e-3, 20.0, "joint_lift to reach 0.9")
+            js = probe.get("joint_states")
+            assert list(js.name) == ["joint_lift", "joint_arm", "joint_gripper_left", "joint_gripper_right"]
+            assert js.position[1] == pytest.approx(0.1, abs=1e-3)
+
+            # sim/reset puts the robot back at its start pose
+            assert probe.reset_client.wait_for_service(timeout_sec=20.0)
+            res = wait_future(probe.reset_client.call_async(Trigger.Request()))
+            assert res.success, res.message
+            wait_for(lambda: odom_x(probe) == pytest.approx(COUNTER[0]), 10.0, "odom after reset")
+            wait_for(lambda: lift() == pytest.approx(0.6), 10.0, "joints back home")
+
+            # bad scene at reset: a clear failure, the world stays as it was
+            sim.set_parameters([rclpy.parameter.Parameter("scene", value="no such scene")])
+            res = wait_future(probe.reset_client.call_async(Trigger.Request()))
+            assert not res.success and "unknown scene" in res.message
+            assert probe.world_state()["scene"] == "default"
+
+            stats = sim.measure()
+            assert stats["real_time_factor"] > 0.2 and stats["camera_fps"] > 0.5
+            for node in (sim, probe):  # quiet the wait set before the executor shuts down
+                spinner.executor.remove_node(node)
+    finally:
+        sim.close()
+        sim.destroy_node()
+        probe.destroy_node()
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"image_width": 5}, "image_width"),
+    ({"scene": "nowhere"}, "unknown scene"),
+    ({"start_pose": [0.0, 1.0]}, "start_pose"),
+    ({"robot_file": "/nonexistent/robot.yaml"}, "robot file not found"),
+])
+def test_bad_parameters_are_one_clear_error(ros_context, overrides: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        make_sim(ros_context, **overrides)
+
+
+def test_trajectory_messages_are_validated() -> None:
+    ok = JointTrajectory(joint_names=["joint_gripper_left", "joint_gripper_right"], points=[
+        JointTrajectoryPoint(positions=[0.03, 0.03], time_from_start=Duration(sec=1)),
+        JointTrajectoryPoint(positions=[0.0, 0.0], time_from_start=Duration(sec=1, nanosec=500_000_000))])
+    allowed = ("joint_gripper_left", "joint_gripper_right")
+    assert trajectory_points(ok, allowed) == [
+        (1.0, {"joint_gripper_left": 0.03, "joint_gripper_right": 0.03}),
+        (1.5, {"joint_gripper_left": 0.0, "joint_gripper_right": 0.0})]
+    for msg, why in (
+            (JointTrajectory(joint_names=["joint_lift"], points=[JointTrajectoryPoint(positions=[0.5])]), "unknown"),
+            (JointTrajectory(joint_names=list(allowed), points=[]), "no points"),
+            (JointTrajectory(joint_names=list(allowed), points=[JointTrajectoryPoint(positions=[0.1])]), "1 positions"),
+            (JointTrajectory(joint_names=list(allowed), points=[
+                JointTrajectoryPoint(positions=[0.1, math.nan])]), "non-finite"),
+            (JointTrajectory(joint_names=list(allowed), points=list(reversed(ok.points))), "backwards")):
+        with pytest.raises(ValueError, match=why):
+            trajectory_points(msg, allowed)
