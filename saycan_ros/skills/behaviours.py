@@ -15,6 +15,8 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Generator, TypeVar
 
+import numpy as np
+
 from saycan_ros.core.kitchen import Kitchen
 from saycan_ros.sim.robot_geometry import ARM, LEFT, LIFT, RIGHT, RobotGeometry
 from saycan_ros.skills import surface
@@ -194,6 +196,7 @@ class Skills:
             last_t = self.obs.t
             v, w = ctl.update(pose, dt)
             if ctl.done:
+                yield Command(phase=f"{phase} (arrived)", progress=p1)  # stop here, also inside longer skills
                 return
             d, yaw_err = ctl.remaining(pose)
             left = d + 0.3 * yaw_err
@@ -321,7 +324,7 @@ class Skills:
         size = self.kitchen.objects[name].size
         cam = self.robot.camera.xyz
         return surface.estimate_object(seen.position_base, percept.object_points.get(name), percept.surface_points,
-                                       0.5 * min(size[0], size[1]), (cam[0], cam[1]))
+                                       0.5 * min(size[0], size[1]), (cam[0], cam[1]), self._gripper_view_x())
 
     def pick(self, name: str) -> Behaviour[Outcome]:
         phase = f"pick up the {name}"
@@ -375,6 +378,36 @@ class Skills:
                                f"{(self.finger_opening() or 0.0) * 1000:.1f} mm)")
         return Outcome.ok(f"holding the {name} (fingers at {self.finger_opening() * 1000:.0f} mm)")
 
+    def _gripper_view_x(self) -> float:
+        """Nearer than this (base x) the camera may see the robot's own retracted gripper: its points
+        are no surface to measure."""
+        return self.robot.arm_offset + 0.06
+
+    def _footprint_radius(self, name: str) -> float:
+        t = self.kitchen.objects[name]
+        return 0.5 * math.hypot(t.size[0], t.size[1]) if t.shape == "box" else 0.5 * t.size[0]
+
+    def _obstacle_points(self, percept: Percept, held: str) -> np.ndarray:
+        """Every seen point but the held object's: other objects and the background."""
+        others = [pts for n, pts in percept.object_points.items() if n != held and len(pts)]
+        return np.concatenate(others + [percept.points_base]) if others else percept.points_base
+
+    def _free_spot(self, percept: Percept, held: str, x_min: float, near: float,
+                   far: float) -> tuple[float, tuple[float, float]] | None:
+        """(surface height, spot x/y in base_link) for putting `held` down, from one frame."""
+        top = surface.support_surface(percept.surface_points, x_min, far + 0.15, 0.35)
+        if top is None:
+            return None
+        radius = self._footprint_radius(held)
+        # Obstacles: other objects, and anything standing above the surface (rims, walls, people).
+        others = [pts[:, :2] for n, pts in percept.object_points.items() if n != held and len(pts)]
+        bg = percept.points_base
+        raised = bg[(bg[:, 2] > top.height + 0.015) & (bg[:, 0] >= x_min)][:, :2] if len(bg) else np.zeros((0, 2))
+        obstacles = np.concatenate(others + [raised]) if others or len(raised) else np.zeros((0, 2))
+        spot = surface.free_spot(top, percept.surface_points, obstacles, reach=(near, far), radius=radius,
+                                 preferred_x=top.near_x + self.cfg.place_inset)
+        return None if spot is None else (top.height, spot)
+
     def place(self, name: str) -> Behaviour[Outcome]:
         phase = f"put down the {name}"
         yield from self.wait_ready(f"{phase}: waiting for sensors")
@@ -387,7 +420,7 @@ class Skills:
         near, far = self._reach_x()
         drop = self.here() in self.cfg.drop_locations
         percept = yield from self.look(f"{phase}: looking at the surface", 0.05)
-        x_min = self.robot.arm_offset + 0.06  # nearer than this the camera sees the gripper itself
+        x_min = self._gripper_view_x()
         if drop:  # a container: release above the middle of its opening
             top = surface.rim(percept.points_base, x_min, far + 0.2, 0.3)
             if top is None:
@@ -398,23 +431,40 @@ class Skills:
                 percept = yield from self.look(f"{phase}: looking at the opening", 0.15)
                 top = surface.rim(percept.points_base, x_min, far + 0.2, 0.3) or top
             target_x = math.hypot(*top.center)
+            sweep_to = top.center
+            if not near <= target_x <= far:  # the opening's middle out of reach: step the base
+                move = target_x - max(near, min(far, target_x))
+                move = max(-self.cfg.max_approach_adjust, min(self.cfg.max_approach_adjust, move))
+                yield from self.drive_straight(move, f"{phase}: moving into reach", 0.2)
+                target_x -= move
             release_z = top.height + self.cfg.drop_margin + hold
             what = "dropping"
-        else:
-            top = surface.support_surface(percept.surface_points, x_min, far + 0.15, 0.15)
-            if top is None:
-                raise SkillFailure(ErrorCode.PLACE_FAILED, "no surface in front of the robot to put things on")
-            target_x = min(top.near_x + self.cfg.place_inset, top.far_x - 0.03)
-            release_z = top.height + self.cfg.place_margin + hold
+        else:  # a surface: a free spot on it, in reach
+            spot = self._free_spot(percept, name, x_min, near, far)
+            if spot is None:  # maybe the surface starts beyond reach: step closer once and look again
+                top = surface.support_surface(percept.surface_points, x_min, far + 0.6, 0.35)
+                if top is not None and top.near_x + self.cfg.place_inset > far:
+                    move = min(self.cfg.max_approach_adjust, top.near_x + self.cfg.place_inset - (near + far) / 2)
+                    yield from self.drive_straight(move, f"{phase}: moving closer", 0.1)
+                    percept = yield from self.look(f"{phase}: looking at the surface", 0.15)
+                    spot = self._free_spot(percept, name, x_min, near, far)
+            if spot is None:
+                raise SkillFailure(ErrorCode.PLACE_FAILED, "no free spot on a surface within reach in front of the robot")
+            level, (sx, sy) = spot
+            if abs(sy) > self.cfg.align_lateral:
+                yield from self.turn_to(self.obs.pose.yaw + math.atan2(sy, sx), f"{phase}: turning to a free spot", 0.1)
+            target_x = math.hypot(sx, sy)
+            sweep_to = (sx, sy)
+            release_z = level + self.cfg.place_margin + hold
             what = "placing"
-        if not near <= target_x <= far:  # step the base so the spot is within reach
-            move = target_x - max(near, min(far, target_x))
-            move = max(-self.cfg.max_approach_adjust, min(self.cfg.max_approach_adjust, move))
-            yield from self.drive_straight(move, f"{phase}: moving into reach", 0.2)
-            target_x -= move
         arm = max(near, min(far, target_x)) - self.robot.arm_offset
-        clear = release_z + self.cfg.pre_grasp_clearance
-        if not (yield from self.move_arm(max(clear, self.obs.joints[LIFT]), None, f"{phase}: lifting over the surface", 0.3)):
+        # Carry the object over everything the arm sweeps across (other objects, rims), then lower.
+        radius = self._footprint_radius(name)
+        carry = release_z + self.cfg.pre_grasp_clearance
+        highest = surface.highest_along(self._obstacle_points(percept, name), sweep_to, radius + 0.03, x_min)
+        if highest is not None:
+            carry = max(carry, highest + self.cfg.pre_grasp_clearance + hold)
+        if not (yield from self.move_arm(max(carry, self.obs.joints[LIFT]), None, f"{phase}: lifting over the surface", 0.3)):
             raise SkillFailure(ErrorCode.PLACE_FAILED, "the lift was blocked")
         if not (yield from self.move_arm(None, arm, f"{phase}: reaching out", 0.45)):
             yield from self.move_arm(None, self.robot.arm.min, f"{phase}: retracting", 0.5)
@@ -422,7 +472,9 @@ class Skills:
         yield from self.move_arm(release_z, None, f"{phase}: lowering", 0.6)  # may stop early on the surface
         opening = yield from self.move_gripper(self.robot.gripper.max, f"{phase}: {what}: opening the gripper", 0.7)
         empty = opening >= self.robot.gripper.max - self.cfg.open_margin
-        yield from self.move_arm(self.obs.joints[LIFT] + self.cfg.pre_grasp_clearance, None, f"{phase}: clearing", 0.8)
+        # Fingers up to the carry height before retracting: they'd sweep through whatever we passed over.
+        yield from self.move_arm(max(carry, self.obs.joints[LIFT] + self.cfg.pre_grasp_clearance), None,
+                                 f"{phase}: clearing", 0.8)
         yield from self.stow(f"{phase}: retracting", 0.9)
         if not empty:
             raise SkillFailure(ErrorCode.PLACE_FAILED,

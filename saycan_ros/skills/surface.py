@@ -85,8 +85,8 @@ def rim(points: np.ndarray, x_min: float, x_max: float, half_width: float, *, mi
         band: float = 0.03, min_points: int = 5, y_center: float = 0.0) -> Surface | None:
     """The top of whatever stands in the corridor (a container's rim), or None.
 
-    Height: a high percentile (a thin rim gives few points, so no density test); the centre of the
-    points within `band` below it is the middle of the opening.
+    Height: a high percentile (a thin rim gives few points, so no density test); the middle of the
+    extent of the points within `band` below it is the middle of the opening.
     """
     p = _corridor(points, x_min, x_max, half_width, y_center)
     p = p[p[:, 2] >= min_height]
@@ -94,27 +94,27 @@ def rim(points: np.ndarray, x_min: float, x_max: float, half_width: float, *, mi
         return None
     top = float(np.percentile(p[:, 2], 98))
     tp = p[p[:, 2] >= top - band]
-    return Surface(top, float(tp[:, 0].min()), float(tp[:, 0].max()),
-                   (float(tp[:, 0].mean()), float(tp[:, 1].mean())), int(len(tp)))
+    # The middle of the extent, not the mean: the far wall's inside shows many more points than the near rim.
+    (x0, y0), (x1, y1) = np.percentile(tp[:, :2], 2, axis=0), np.percentile(tp[:, :2], 98, axis=0)
+    return Surface(top, float(x0), float(x1), (float(x0 + x1) / 2, float(y0 + y1) / 2), int(len(tp)))
 
 
 def support_height(points: np.ndarray, at: tuple[float, float], below: float, *, inner: float = 0.06,
-                   outer: float = 0.2, bin_size: float = 0.01, min_points: int = 10) -> float | None:
-    """Height of the surface an object at `at` (x, y) stands on: the highest well-populated level
-    of the horizontal background points in a ring around it, below the object's top `below`."""
+                   outer: float = 0.2, bin_size: float = 0.01, min_points: int = 10, x_min: float = -math.inf) -> float | None:
+    """Height of the surface an object at `at` (x, y) stands on: the most populated level of the
+    horizontal background points in a ring around it, below the object's top `below`, ignoring
+    points nearer than `x_min` (where the robot sees its own gripper)."""
     p = np.asarray(points, dtype=np.float64).reshape(-1, 3)
     r = np.hypot(p[:, 0] - at[0], p[:, 1] - at[1])
-    p = p[(r >= inner) & (r <= outer) & (p[:, 2] < below)]
+    p = p[(r >= inner) & (r <= outer) & (p[:, 2] < below) & (p[:, 0] >= x_min)]
     if len(p) < min_points:
         return None
-    bins = np.floor(p[:, 2] / bin_size).astype(np.int64)
-    ids, counts = np.unique(bins, return_counts=True)
-    dense = ids[counts >= min_points]
-    if dense.size == 0:
-        return None
-    top_bin = dense.max()
     z = p[:, 2]
-    return float(np.median(z[np.abs(z - (top_bin + 0.5) * bin_size) <= 1.5 * bin_size]))
+    ids, counts = np.unique(np.floor(z / bin_size).astype(np.int64), return_counts=True)
+    if counts.max() < min_points:
+        return None
+    best = ids[np.argmax(counts)]
+    return float(np.median(z[np.abs(z - (best + 0.5) * bin_size) <= 1.5 * bin_size]))
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,8 @@ class ObjectEstimate:
 
 
 def estimate_object(position: tuple[float, float, float], object_points: np.ndarray | None,
-                    background: np.ndarray, footprint_radius: float, camera_xy: tuple[float, float]) -> ObjectEstimate:
+                    background: np.ndarray, footprint_radius: float, camera_xy: tuple[float, float],
+                    x_min: float = -math.inf) -> ObjectEstimate:
     """Centre and height of an object from its visible points.
 
     The camera sees the object's near side, so the visible points lie in front of the centre: push
@@ -144,5 +145,72 @@ def estimate_object(position: tuple[float, float, float], object_points: np.ndar
     if norm > 1e-6:
         px += 0.5 * footprint_radius * rx / norm
         py += 0.5 * footprint_radius * ry / norm
-    support = support_height(background, (px, py), below=top - 0.005) if len(background) else None
+    support = support_height(background, (px, py), below=top - 0.005, x_min=x_min) if len(background) else None
     return ObjectEstimate(px, py, top, support)
+
+
+def free_spot(surface: Surface, surface_points: np.ndarray, obstacles_xy: np.ndarray, *, reach: tuple[float, float],
+              radius: float, clearance: float = 0.03, preferred_x: float | None = None, y_max: float = 0.25,
+              step: float = 0.02, band: float = 0.015) -> tuple[float, float] | None:
+    """A spot (x, y) on `surface` to put down an object of footprint `radius`, or None.
+
+    A spot qualifies when (1) the surface was seen all around it: each of 8 sectors of a disc of
+    `radius` + 2 cm holds a point at the surface's level (so not over an edge, a hole, or a
+    region hidden behind another object); (2) nothing else (`obstacles_xy`: other objects, rims,
+    walls) is within `radius` + `clearance`; (3) the arm reaches it once the base turns toward it
+    (distance within `reach`). Among those, the one nearest to straight ahead at `preferred_x`.
+    """
+    pts = np.asarray(surface_points, dtype=np.float64).reshape(-1, 3)
+    level = pts[np.abs(pts[:, 2] - surface.height) <= band][:, :2]
+    if len(level) == 0:
+        return None
+    level = _thin(level, 1500)
+    obstacles_xy = _thin(np.asarray(obstacles_xy, dtype=np.float64).reshape(-1, 2), 1500)
+    xs = np.arange(max(reach[0], surface.near_x + radius), min(reach[1], surface.far_x - radius) + 1e-9, step)
+    ys = np.arange(-y_max, y_max + 1e-9, step)
+    if xs.size == 0 or ys.size == 0:
+        return None
+    cx, cy = np.meshgrid(xs, ys, indexing="ij")
+    cand = np.stack([cx.ravel(), cy.ravel()], axis=1)
+    dist = np.hypot(cand[:, 0], cand[:, 1])
+    cand = cand[(dist >= reach[0]) & (dist <= reach[1])]
+    if len(cand) == 0:
+        return None
+    support_r = radius + 0.02
+    d = level[None, :, :] - cand[:, None, :]                     # (C, P, 2)
+    r = np.hypot(d[..., 0], d[..., 1])
+    sector = np.floor((np.arctan2(d[..., 1], d[..., 0]) + np.pi) / (np.pi / 4)).astype(np.int64) % 8
+    covered = np.zeros((len(cand), 8), dtype=bool)
+    rows, cols = np.nonzero(r <= support_r)
+    covered[rows, sector[rows, cols]] = True
+    ok = covered.all(axis=1)
+    obs = np.asarray(obstacles_xy, dtype=np.float64).reshape(-1, 2)
+    if len(obs):
+        nearest = np.min(np.hypot(obs[None, :, 0] - cand[:, None, 0], obs[None, :, 1] - cand[:, None, 1]), axis=1)
+        ok &= nearest >= radius + clearance
+    cand = cand[ok]
+    if len(cand) == 0:
+        return None
+    px = surface.near_x + 0.12 if preferred_x is None else preferred_x
+    cost = np.abs(cand[:, 1]) + 0.5 * np.abs(cand[:, 0] - px)
+    best = cand[int(np.argmin(cost))]
+    return float(best[0]), float(best[1])
+
+
+def _thin(points: np.ndarray, most: int) -> np.ndarray:
+    """At most `most` points, evenly strided (keeps coverage, bounds the O(candidates x points) cost)."""
+    return points if len(points) <= most else points[:: int(math.ceil(len(points) / most))]
+
+
+def highest_along(points: np.ndarray, to: tuple[float, float], half_width: float, x_from: float = 0.0) -> float | None:
+    """The highest point in the straight corridor from the base origin to `to` (x, y), `half_width`
+    either side and from `x_from` along it to just past `to`: what the arm sweeps over."""
+    p = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    length = math.hypot(*to)
+    if len(p) == 0 or length < 1e-6:
+        return None
+    ux, uy = to[0] / length, to[1] / length
+    along = p[:, 0] * ux + p[:, 1] * uy
+    across = -p[:, 0] * uy + p[:, 1] * ux
+    sel = (along >= x_from) & (along <= length + half_width) & (np.abs(across) <= half_width)
+    return float(p[sel, 2].max()) if sel.any() else None
