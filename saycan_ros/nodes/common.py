@@ -79,10 +79,13 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None, t
         print(f"[saycan] error: {exc}", file=sys.stderr)
         code = 2
     finally:
-        if node is not None:
-            close = getattr(node, "close", None)
-            if callable(close):
-                close()
-            node.destroy_node()
+        try:
+            if node is not None:
+                close = getattr(node, "close", None)
+                if callable(close):
+                    close()
+                node.destroy_node()
+        except KeyboardInterrupt:  # a second Ctrl-C during clean-up: finish shutting down quietly
+            pass
         rclpy.try_shutdown()
     return code

@@ -13,6 +13,7 @@ class Spinner:
 
     def __init__(self, context, *nodes, threads: int = 4):
         self.executor = MultiThreadedExecutor(num_threads=threads, context=context)
+        self.nodes = nodes
         for node in nodes:
             self.executor.add_node(node)
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)
@@ -22,6 +23,10 @@ class Spinner:
         return self
 
     def __exit__(self, *exc) -> None:
+        # Remove the nodes first: Kilted's executor shutdown can race with busy timers otherwise
+        # ("cannot use Destroyable because destruction was requested").
+        for node in self.nodes:
+            self.executor.remove_node(node)
         self.executor.shutdown()
         self.thread.join(timeout=5)
 
