@@ -220,8 +220,9 @@ def judge(instruction: str, episode: EpisodeRecord, world: dict[str, Any] | None
     if world is None:
         verdict.update(success=False, reason="no world state from the simulator")
         return verdict
-    verdict["final_objects"] = {n: o.get("at") for n, o in world.get("objects", {}).items()}
-    verdict["holding"] = world.get("holding")
+    verdict["final_objects"] = {n: ("gripper" if o.get("held") else o.get("location"))
+                                for n, o in world.get("objects", {}).items()}
+    verdict["holding"] = world.get("held_object")
     goal = _known_goal(instruction)
     if goal is None:
         verdict.update(success=episode.status == "done",
