@@ -1,0 +1,333 @@
+"""`saycan eval`: run an episode set through the SayCan planner and report success per family.
+
+plan mode: each episode runs against the symbolic kitchen (saycan_ros.core.world): every skill's
+effect applies at once and a failed precondition fails the skill. Task grounding is the real
+language model (built once for the whole set); world grounding is the symbolic affordance model
+over the runner's current state, or none (--no-affordance). An episode succeeds when the planner
+ended with 'done' and every goal entry holds in the final state.
+
+exec mode: the simulator and the node graph (saycan_ros.eval.exec_mode).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from saycan_ros.core.episode import EpisodeRecord
+from saycan_ros.core.errors import ConfigError, SayCanError
+from saycan_ros.core.kitchen import Kitchen, base_object_name, config_dir, load_kitchen
+from saycan_ros.core.skills import Skill, SkillLibrary
+from saycan_ros.core.world import KitchenState, SymbolicRunner
+from saycan_ros.eval.episodes import (
+    AnyOf, CountAt, Episode, GoalEntry, Holding, Not, ObjectAt, failed_entries, families,
+    load_episodes, state_summary,
+)
+from saycan_ros.eval.report import (
+    EpisodeResult, StepResult, finite, markdown_report, markdown_table, summarize, summary_line,
+    write_json, write_plot,
+)
+
+DEFAULT_MAX_STEPS = 12
+DATASET_CREDIT = ("Reference plans: SayCan dataset v0 (saycan_plan_v0_l.tsv), Ahn et al. 2022, "
+                  "\"Do As I Can, Not As I Say: Grounding Language in Robotic Affordances\", CC BY 4.0.")
+
+
+def default_episode_file() -> Path:
+    return config_dir() / "eval" / "dev.yaml"
+
+
+# ---------------------------------------------------------------------------------------------
+# World grounding for plan mode
+
+
+class SymbolicWorld:
+    """WorldGrounding: the symbolic affordance model over the runner's *current* state."""
+
+    def __init__(self, model, runner: SymbolicRunner):
+        self.model, self.runner = model, runner
+
+    def affordances(self, skills: Sequence[Skill]) -> list[float]:
+        return list(self.model.estimate_state(self.runner.state, list(skills)))
+
+
+class NoAffordance:
+    """WorldGrounding for the language-model-only ablation: every skill is equally feasible."""
+
+    def affordances(self, skills: Sequence[Skill]) -> list[float]:
+        return [1.0] * len(skills)
+
+
+def make_world_factory(kind: str, kitchen: Kitchen) -> Callable[[SymbolicRunner], object]:
+    """A function runner -> WorldGrounding for the affordance kind: symbolic | perception | none."""
+    if kind == "none":
+        return lambda runner: NoAffordance()
+    if kind == "symbolic":
+        from saycan_ros.affordance.base import make_affordance_model
+
+        model = make_affordance_model("symbolic", kitchen=kitchen)
+        return lambda runner: SymbolicWorld(model, runner)
+    if kind == "perception":
+        raise ConfigError("the perception affordance is not available in plan mode yet (it needs images "
+                          "rendered from the symbolic state); use --affordance symbolic, or --mode exec")
+    raise ConfigError(f"unknown affordance '{kind}'; expected symbolic, perception or none")
+
+
+# ---------------------------------------------------------------------------------------------
+# Running and judging
+
+
+def goal_objects(goal: Sequence[GoalEntry]) -> set[str]:
+    """Object kinds a goal mentions positively (what the robot is meant to handle)."""
+    out: set[str] = set()
+    for e in goal:
+        if isinstance(e, ObjectAt) or (isinstance(e, Holding) and e.object):
+            out.add(base_object_name(e.object))
+        elif isinstance(e, CountAt):
+            out.update(base_object_name(o) for o in e.of)
+        elif isinstance(e, AnyOf):
+            out |= goal_objects(e.entries)
+    return out
+
+
+def judge(ep: Episode, record: EpisodeRecord, final: KitchenState, library: SkillLibrary) -> EpisodeResult:
+    """Success = the planner chose 'done' and the goal holds; else find the step that went wrong."""
+    steps = []
+    for s in record.steps:
+        ok = None if s.outcome is None else s.outcome.success
+        top = [{"skill": c.skill, "llm": round(finite(c.llm), 3), "affordance": round(c.affordance, 3),
+                "combined": round(finite(c.combined), 3)} for c in s.candidates[:3]]
+        steps.append(StepResult(s.index, s.chosen, ok, s.outcome.message if s.outcome else "",
+                                s.scoring_ms + s.affordance_ms, top))
+    unmet = failed_entries(ep.goal, final)
+    result = EpisodeResult(ep.id, ep.family, ep.instruction, success=False, status=record.status or "error",
+                           steps=steps, failed_goals=[e.describe() for e in unmet],
+                           end_state=state_summary(final), meta=dict(ep.meta))
+    if record.status == "done" and not unmet:
+        result.success = True
+        return result
+    result.wrong_step, result.reason = _where_it_went_wrong(ep, record, unmet, library)
+    return result
+
+
+def _where_it_went_wrong(ep: Episode, record: EpisodeRecord, unmet: list, library: SkillLibrary) -> tuple[int | None, str]:
+    unmet_text = "; ".join(e.describe() for e in unmet) or "none"
+    wanted = goal_objects(ep.goal)
+    for s in record.steps:
+        if s.outcome is not None and not s.outcome.success and not s.chosen == "done":
+            return s.index, f"'{s.chosen}' failed: {s.outcome.message or 'no reason given'}"
+        skill = library.get(s.chosen) if s.chosen in library else None
+        if wanted and skill is not None and skill.object and skill.kind in ("find", "pick") \
+                and skill.object not in wanted:
+            return s.index, f"'{s.chosen}': an object the goal does not ask for (unmet: {unmet_text})"
+    if record.status == "done":
+        last = record.steps[-1].index if record.steps else None
+        return last, f"chose 'done' with the goal unmet: {unmet_text}"
+    if record.status == "max_steps":
+        last = record.steps[-1].index if record.steps else None
+        return last, f"no 'done' within {len(record.steps)} steps (unmet: {unmet_text})"
+    last = record.steps[-1].index if record.steps else None
+    return last, f"{record.status}: {record.error_msg or 'no message'} (unmet: {unmet_text})"
+
+
+def run_plan_mode(episodes: Sequence[Episode], kitchen: Kitchen, library: SkillLibrary, task,
+                  world_factory: Callable[[SymbolicRunner], object], *, max_steps: int = DEFAULT_MAX_STEPS,
+                  top_k: int = 5, progress: Callable[[int, int, EpisodeResult], None] | None = None
+                  ) -> list[EpisodeResult]:
+    """Run every episode in the symbolic kitchen with the given task grounding."""
+    from saycan_ros.core.planner import SayCanPlanner
+
+    results = []
+    for i, ep in enumerate(episodes, 1):
+        started = time.perf_counter()
+        runner = SymbolicRunner(kitchen, ep.initial_state(kitchen))
+        planner = SayCanPlanner(library, task, world_factory(runner), runner,
+                                max_steps=ep.max_steps or max_steps, top_k=top_k)
+        try:
+            record = planner.run(ep.instruction)
+        except SayCanError as exc:  # an instruction the planner refuses
+            record = EpisodeRecord(ep.instruction, status="error", error_msg=str(exc))
+        result = judge(ep, record, runner.state, library)
+        result.elapsed_s = time.perf_counter() - started
+        results.append(result)
+        if progress:
+            progress(i, len(episodes), result)
+    return results
+
+
+def print_progress(i: int, n: int, r: EpisodeResult, out=sys.stdout) -> None:
+    mark = "ok  " if r.success else "FAIL"
+    ms = r.planning_ms / r.n_steps if r.n_steps else 0.0
+    plan = " > ".join(r.plan)
+    print(f"[{i:>3}/{n}] {mark} {r.family}/{r.id}: {r.n_steps} steps, {ms:.0f} ms/step | {plan}", file=out, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="saycan eval",
+        description="Measure planning (plan mode) or execution (exec mode) success on an episode set, "
+                    "per family. The last line printed is a machine-readable summary.")
+    p.add_argument("file", nargs="?", help="episode file (YAML; default: config/eval/dev.yaml)")
+    p.add_argument("--mode", choices=("plan", "exec"), default="plan")
+    p.add_argument("--reference-tsv", nargs="?", const="", default=None, metavar="PATH",
+                   help="instead of FILE, check plans against the SayCan reference plans "
+                        "(default path: ../shared/datasets/saycan_plan_v0_l.tsv from the repository root)")
+    p.add_argument("--no-affordance", action="store_true", help="ablation: language model only")
+    p.add_argument("--affordance", choices=("symbolic", "perception"), default=None,
+                   help="affordance model (plan mode default: symbolic; exec mode: the graph's)")
+    p.add_argument("--scorer", choices=("transformers", "openai"), default="transformers")
+    p.add_argument("--model", default="", help="model folder / .gguf / server model name (default: the embedded model)")
+    p.add_argument("--server-url", default=None, help="OpenAI-compatible server base URL (with --scorer openai)")
+    p.add_argument("--score", choices=("sum", "mean"), default="sum", help="sum or mean token log-likelihood")
+    p.add_argument("--prompts", default=None, help="prompt file (default: config/prompts.yaml)")
+    p.add_argument("--kitchen", default=None, help="kitchen file (default: config/kitchen.yaml)")
+    p.add_argument("--max-steps", type=int, default=DEFAULT_MAX_STEPS, help="step limit where an episode sets none")
+    p.add_argument("--limit", type=int, default=None, help="run only the first N episodes (after --family)")
+    p.add_argument("--family", action="append", default=None, help="only this family (repeatable)")
+    p.add_argument("--id", action="append", default=None, dest="ids", help="only this episode id (repeatable)")
+    p.add_argument("--out", default=None, help="output folder (default: runs/eval-<timestamp>)")
+    p.add_argument("--timeout", type=float, default=180.0, help="exec mode: seconds per episode")
+    p.add_argument("--quiet", action="store_true", help="no per-episode progress lines")
+    return p
+
+
+@dataclass
+class LoadedSet:
+    label: str                 # what the summary line reports as file=
+    episodes: list[Episode]
+    notes: list[str]
+
+
+def load_set(args, kitchen: Kitchen) -> LoadedSet:
+    if args.reference_tsv is not None:
+        from saycan_ros.eval.reference_plans import default_tsv_path, load_reference_checks
+
+        path = Path(args.reference_tsv) if args.reference_tsv else default_tsv_path()
+        checks = load_reference_checks(path, kitchen)
+        notes = [DATASET_CREDIT,
+                 f"{len(checks.episodes)} of {checks.rows} rows converted; skipped {len(checks.skipped)}: "
+                 + "; ".join(f"row {row}: {why}" for row, why in checks.skipped)]
+        return LoadedSet(str(path), checks.episodes, notes)
+    path = Path(args.file) if args.file else default_episode_file()
+    return LoadedSet(str(path), load_episodes(path, kitchen), [])
+
+
+def select(episodes: list[Episode], args) -> list[Episode]:
+    if args.family:
+        known = set(families(episodes))
+        unknown = [f for f in args.family if f not in known]
+        if unknown:
+            raise ConfigError(f"unknown family {', '.join(unknown)}; the set has: {', '.join(known)}")
+        episodes = [e for e in episodes if e.family in args.family]
+    if args.ids:
+        known_ids = {e.id for e in episodes}
+        unknown = [i for i in args.ids if i not in known_ids]
+        if unknown:
+            raise ConfigError(f"unknown episode id(s) {', '.join(unknown)}")
+        episodes = [e for e in episodes if e.id in args.ids]
+    if args.limit is not None:
+        if args.limit < 1:
+            raise ConfigError("--limit must be at least 1")
+        episodes = episodes[: args.limit]
+    return episodes
+
+
+def make_task_grounding(args):
+    """The real language model (built once) + the prompt builder. Returns (grounding, scorer)."""
+    from saycan_ros.core.language_grounding import PromptedTaskGrounding
+    from saycan_ros.core.prompt import PromptBuilder
+    from saycan_ros.language.base import ScorerConfig, make_scorer
+
+    prompt = PromptBuilder.from_file(args.prompts)
+    cfg = ScorerConfig(backend=args.scorer, model=args.model)
+    if args.server_url:
+        cfg.server_url = args.server_url
+    scorer = make_scorer(cfg)
+    return PromptedTaskGrounding(scorer, prompt, score=args.score), scorer
+
+
+def config_record(args, loaded: LoadedSet, affordance: str) -> dict:
+    return {"file": loaded.label, "mode": args.mode, "affordance": affordance, "scorer": args.scorer,
+            "model": args.model or "embedded SmolLM2-135M-Instruct", "score": args.score,
+            "max_steps": args.max_steps, "prompts": args.prompts or "config/prompts.yaml",
+            "notes": loaded.notes, "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _main(args)
+    except SayCanError as exc:
+        print(f"saycan eval: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("saycan eval: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(args) -> int:
+    if args.file and args.reference_tsv is not None:
+        raise ConfigError("give either an episode FILE or --reference-tsv, not both")
+    if args.max_steps < 1:
+        raise ConfigError("--max-steps must be at least 1")
+    kitchen = load_kitchen(args.kitchen)
+    loaded = load_set(args, kitchen)
+    episodes = select(loaded.episodes, args)
+    if args.no_affordance:
+        affordance = "none"
+    else:
+        affordance = args.affordance or ("symbolic" if args.mode == "plan" else "graph")
+    out_dir = Path(args.out) if args.out else Path("runs") / time.strftime("eval-%Y%m%d-%H%M%S")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    progress = None if args.quiet else print_progress
+    library = SkillLibrary.from_kitchen(kitchen)
+
+    notes = list(loaded.notes)
+    if args.mode == "plan":
+        world_factory = make_world_factory(affordance, kitchen)
+        task, scorer = make_task_grounding(args)
+        try:
+            results = run_plan_mode(episodes, kitchen, library, task, world_factory,
+                                    max_steps=args.max_steps, progress=progress)
+        finally:
+            scorer.close()
+    else:
+        from saycan_ros.eval.exec_mode import run_exec_mode
+
+        results, skipped = run_exec_mode(episodes, kitchen, args, affordance, out_dir, progress=progress)
+        notes += skipped
+    loaded = LoadedSet(loaded.label, loaded.episodes, notes)
+
+    rows = summarize(results, families(episodes))
+    title = (f"saycan eval {loaded.label} — mode {args.mode}, affordance {affordance}, "
+             f"scorer {args.scorer}{' ' + args.model if args.model else ' (embedded)'}, score {args.score}")
+    report = markdown_report(title, rows, results, loaded.notes)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.md").write_text(report)
+    write_json(out_dir / "results.json", config_record(args, loaded, affordance), rows, results)
+    plot = write_plot(out_dir / "success.png", title, rows)
+    print()
+    print(markdown_table(rows))
+    print()
+    for note in loaded.notes:
+        print(note)
+    failures = [r for r in results if not r.success]
+    if failures:
+        print(f"\nFailures ({len(failures)}):")
+        from saycan_ros.eval.report import markdown_failures
+
+        print(markdown_failures(results))
+    print(f"\nwrote {out_dir / 'report.md'}, {out_dir / 'results.json'}" + (f", {plot}" if plot else ""))
+    print(summary_line(loaded.label, args.mode, rows), flush=True)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

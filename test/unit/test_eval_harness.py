@@ -1,0 +1,151 @@
+"""The plan-mode harness with scripted task grounding (no language model): judging, failure
+analysis, the report, the output files and the summary line."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from saycan_ros.core.kitchen import load_kitchen
+from saycan_ros.core.skills import SkillLibrary
+from saycan_ros.eval import harness
+from saycan_ros.eval.episodes import parse_episodes
+from saycan_ros.eval.oracle import OracleGrounding, shortest_plan
+from saycan_ros.eval.report import parse_summary_line, summarize
+
+KITCHEN = load_kitchen()
+LIB = SkillLibrary.from_kitchen(KITCHEN)
+
+SET = """\
+- id: toss
+  family: a
+  instruction: toss the apple
+  start: {robot: {at: user, holding: null}, objects: {apple: table, orange: table}}
+  goal: [{object: apple, at: trash can}]
+- id: fetch
+  family: a
+  instruction: fetch the orange
+  start: {robot: {at: user, holding: null}, objects: {apple: table, orange: far counter}}
+  goal: [{object: orange, at: user}]
+- id: walk
+  family: b
+  instruction: walk to the table
+  start: {robot: {at: user, holding: null}, objects: {apple: table}}
+  goal: [{robot_at: table}]
+"""
+
+
+def episodes():
+    return parse_episodes(SET, KITCHEN, source="set.yaml")
+
+
+def oracle_plans(eps):
+    return {e.instruction: shortest_plan(e.initial_state(KITCHEN), e.goal, LIB, KITCHEN) for e in eps}
+
+
+def symbolic():
+    return harness.make_world_factory("symbolic", KITCHEN)
+
+
+def test_an_oracle_plan_succeeds_everywhere():
+    eps = episodes()
+    results = harness.run_plan_mode(eps, KITCHEN, LIB, OracleGrounding(oracle_plans(eps)), symbolic())
+    assert [r.success for r in results] == [True, True, True]
+    assert results[0].plan == ["find an apple", "pick up the apple", "go to the trash can", "put down the apple", "done"]
+    rows = summarize(results)
+    assert [(r.name, r.n, r.successes) for r in rows] == [("a", 2, 2), ("b", 1, 1), ("overall", 3, 3)]
+    assert rows[-1].mean_steps == pytest.approx((5 + 5 + 2) / 3)
+
+
+def test_failures_say_which_step_went_wrong():
+    eps = episodes()
+    plans = oracle_plans(eps)
+    plans["toss the apple"] = ["find an orange", "pick up the orange", "go to the trash can", "put down the orange", "done"]
+    plans["fetch the orange"] = ["pick up the orange", "pick up the orange", "pick up the orange"]
+    plans["walk to the table"] = ["done"]
+    results = harness.run_plan_mode(eps, KITCHEN, LIB, OracleGrounding(plans), symbolic(), max_steps=6)
+    toss, fetch, walk = results
+    assert not toss.success and toss.wrong_step == 1 and "does not ask for" in toss.reason
+    assert toss.failed_goals == ["apple at trash can"]
+    assert not fetch.success and fetch.wrong_step == 1 and "failed" in fetch.reason and "no orange" in fetch.reason
+    assert fetch.status == "skill_failed"
+    assert not walk.success and walk.wrong_step == 1 and "chose 'done'" in walk.reason
+
+
+def test_no_affordance_world_gives_ones():
+    world = harness.make_world_factory("none", KITCHEN)(None)
+    assert world.affordances(list(LIB)[:3]) == [1.0, 1.0, 1.0]
+    from saycan_ros.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not available in plan mode"):
+        harness.make_world_factory("perception", KITCHEN)
+
+
+class _Scorer:
+    closed = False
+
+    def close(self):
+        _Scorer.closed = True
+
+
+@pytest.fixture
+def scripted(monkeypatch):
+    """main() with an oracle in place of the language model."""
+    def fake(args):
+        eps = episodes()
+        return OracleGrounding(oracle_plans(eps)), _Scorer()
+
+    monkeypatch.setattr(harness, "make_task_grounding", fake)
+
+
+def test_main_writes_report_json_plot_and_ends_with_the_summary_line(tmp_path, capsys, scripted):
+    path = tmp_path / "set.yaml"
+    path.write_text(SET)
+    out = tmp_path / "out"
+    assert harness.main([str(path), "--out", str(out), "--quiet"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == f"eval file={path} mode=plan n=3 success=1.000 mean_steps=4.00 step_ms={lines[-1].split('step_ms=')[1]}"
+    summary = parse_summary_line(lines[-1])
+    assert summary["n"] == 3 and summary["success"] == 1.0 and summary["mode"] == "plan"
+    assert "| **overall** | 3 | 3 | 100% |" in (out / "report.md").read_text()
+    data = json.loads((out / "results.json").read_text())
+    assert data["config"]["affordance"] == "symbolic" and len(data["episodes"]) == 3
+    assert (out / "success.png").stat().st_size > 1000
+    assert _Scorer.closed
+
+
+def test_main_filters_and_ablations(tmp_path, capsys, scripted):
+    path = tmp_path / "set.yaml"
+    path.write_text(SET)
+    assert harness.main([str(path), "--family", "b", "--no-affordance", "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert parse_summary_line(last)["n"] == 1
+    data = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert data["config"]["affordance"] == "none"
+    assert harness.main([str(path), "--limit", "2", "--out", str(tmp_path / "p"), "--quiet"]) == 0
+    assert parse_summary_line(capsys.readouterr().out.strip().splitlines()[-1])["n"] == 2
+
+
+def test_main_reports_bad_input_in_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SET.replace("orange: far counter", "orange: fridge"))
+    assert harness.main([str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"saycan eval: error: {bad}:9: unknown location 'fridge'; known: close counter, far counter, table, trash can, user"
+    assert harness.main([str(bad), "--family", "zzz"]) == 2
+    assert harness.main([str(tmp_path / "missing.yaml")]) == 2
+    assert "episode file not found" in capsys.readouterr().err
+
+
+def test_main_reference_tsv_mode_credits_the_data_set(tmp_path, capsys, monkeypatch):
+    tsv = tmp_path / "plans.tsv"
+    tsv.write_text("INPUT\tOUTPUT\nPlease toss the apple.\t1. find an apple, 2. pick up the apple, "
+                   "3. go to the trash, 4. put down the apple, 5. done.\n", encoding="utf-8")
+    plans = {"Please toss the apple.": ["find an apple", "pick up the apple", "go to the trash can", "put down the apple", "done"]}
+    monkeypatch.setattr(harness, "make_task_grounding", lambda args: (OracleGrounding(plans), _Scorer()))
+    assert harness.main(["--reference-tsv", str(tsv), "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "Ahn et al. 2022" in out and "CC BY 4.0" in out
+    assert out.strip().splitlines()[-1].startswith(f"eval file={tsv} mode=plan n=1 success=1.000")
+    assert "CC BY 4.0" in (tmp_path / "r" / "report.md").read_text()
