@@ -137,6 +137,7 @@ class DemoClient:
     def execute(self, instruction: str, max_steps: int, timeout_s: float):
         episode = EpisodeRecord(instruction)
         printed: set[int] = set()
+        last_phase = [""]
 
         def on_feedback(msg) -> None:
             fb = msg.feedback
@@ -147,8 +148,9 @@ class DemoClient:
                                                   for c in fb.candidates], fb.chosen_skill)
                 episode.steps.append(step)
                 print_step(step, self.top_k)
-            elif fb.phase and fb.phase not in ("chosen",):
+            elif fb.phase and fb.phase != "chosen" and fb.phase != last_phase[0]:
                 print(f"      ... {fb.phase}", flush=True)
+            last_phase[0] = fb.phase
 
         goal = self._ExecuteInstruction.Goal(instruction=instruction, max_steps=max_steps)
         send = self.action.send_goal_async(goal, feedback_callback=on_feedback)
@@ -237,18 +239,17 @@ def judge(instruction: str, episode: EpisodeRecord, world: dict[str, Any] | None
 
 
 def _known_goal(instruction: str):
-    """The goal of the development-set episode with this instruction, if there is one."""
-    try:
-        from saycan_ros.core.kitchen import config_dir
-        from saycan_ros.eval.episodes import load_episodes
-    except ImportError:
-        return None
-    try:
-        for ep in load_episodes(config_dir() / "eval" / "dev.yaml"):
-            if " ".join(ep.instruction.lower().split()) == instruction.lower():
-                return ep.goal
-    except SayCanError:
-        return None
+    """The goal of an episode with this instruction in the package's episode sets, if any."""
+    from saycan_ros.core.kitchen import config_dir
+    from saycan_ros.eval.episodes import load_episodes
+
+    for path in sorted((config_dir() / "eval").glob("*.yaml")):
+        try:
+            for ep in load_episodes(path):
+                if " ".join(ep.instruction.lower().split()) == instruction.lower():
+                    return ep.goal
+        except SayCanError:
+            continue
     return None
 
 
