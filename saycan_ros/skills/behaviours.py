@@ -336,6 +336,7 @@ class Skills:
         yield from self.move_gripper(self.robot.gripper.max, f"{phase}: opening the gripper", 0.02)
         # Not in view: look around here, but don't wander off (that is what 'find' is for).
         est = yield from self._locate(name, f"{phase}: locating", 0.05, scan=True)
+        last = self.obs.percept
         near, far = self._reach_x()
         for attempt in range(3):  # align / approach, then measure again from the new pose
             bearing = math.atan2(est.y, est.x)
@@ -345,10 +346,11 @@ class Skills:
                 yield from self.turn_to(self.obs.pose.yaw + bearing, f"{phase}: turning to face it", 0.1)
             dist_x = math.hypot(est.x, est.y)
             if not near <= dist_x <= far:
-                move = dist_x - (near + far) / 2.0
-                move = max(-self.cfg.max_approach_adjust, min(self.cfg.max_approach_adjust, move))
-                yield from self.drive_straight(move, f"{phase}: moving into reach", 0.15)
+                move = self._approach(dist_x - (near + far) / 2.0, self.obs.percept or last)
+                if abs(move) >= 0.01:
+                    yield from self.drive_straight(move, f"{phase}: moving into reach", 0.15)
             est = yield from self._locate(name, f"{phase}: locating", 0.2, scan=False)
+            last = self.obs.percept
         if not near - self.cfg.reach_margin <= est.x <= far + self.cfg.reach_margin:
             raise SkillFailure(ErrorCode.GRASP_FAILED,
                                f"the {name} is {est.x:.2f} m ahead, outside the arm's reach [{near:.2f}, {far:.2f}]")
@@ -377,6 +379,16 @@ class Skills:
             raise SkillFailure(ErrorCode.GRASP_FAILED, f"lost the {name} while lifting it (fingers at "
                                f"{(self.finger_opening() or 0.0) * 1000:.1f} mm)")
         return Outcome.ok(f"holding the {name} (fingers at {self.finger_opening() * 1000:.0f} mm)")
+
+    def _approach(self, move: float, percept: Percept | None) -> float:
+        """A base move toward/away from a target, bounded by max_approach_adjust and, forward, by the
+        free space the camera sees in front of the base (furniture edges, with a 5 cm margin)."""
+        move = max(-self.cfg.max_approach_adjust, min(self.cfg.max_approach_adjust, move))
+        if move > 0.0 and percept is not None:
+            pts = np.concatenate([percept.points_base, *[p for p in percept.object_points.values() if len(p)]])
+            free = surface.free_distance_ahead(pts, self.robot.base_radius + 0.03) - self.robot.base_radius - 0.05
+            move = max(0.0, min(move, free))
+        return move
 
     def _gripper_view_x(self) -> float:
         """Nearer than this (base x) the camera may see the robot's own retracted gripper: its points
@@ -433,8 +445,7 @@ class Skills:
             target_x = math.hypot(*top.center)
             sweep_to = top.center
             if not near <= target_x <= far:  # the opening's middle out of reach: step the base
-                move = target_x - max(near, min(far, target_x))
-                move = max(-self.cfg.max_approach_adjust, min(self.cfg.max_approach_adjust, move))
+                move = self._approach(target_x - max(near, min(far, target_x)), percept)
                 yield from self.drive_straight(move, f"{phase}: moving into reach", 0.2)
                 target_x -= move
             release_z = top.height + self.cfg.drop_margin + hold
@@ -444,7 +455,7 @@ class Skills:
             if spot is None:  # maybe the surface starts beyond reach: step closer once and look again
                 top = surface.support_surface(percept.surface_points, x_min, far + 0.6, 0.35)
                 if top is not None and top.near_x + self.cfg.place_inset > far:
-                    move = min(self.cfg.max_approach_adjust, top.near_x + self.cfg.place_inset - (near + far) / 2)
+                    move = self._approach(top.near_x + self.cfg.place_inset - (near + far) / 2, percept)
                     yield from self.drive_straight(move, f"{phase}: moving closer", 0.1)
                     percept = yield from self.look(f"{phase}: looking at the surface", 0.15)
                     spot = self._free_spot(percept, name, x_min, near, far)

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from saycan_ros.skills.controllers import BaseLimits, GoToTolerance
 
-DEFAULT_TIMEOUTS = {"go_to": 90.0, "find": 240.0, "pick": 90.0, "place": 90.0, "bring": 90.0, "done": 5.0}
+DEFAULT_TIMEOUTS = {"go_to": 90.0, "find": 150.0, "pick": 90.0, "place": 90.0, "bring": 90.0, "done": 5.0}
 
 
 @dataclass(frozen=True)

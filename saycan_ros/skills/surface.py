@@ -214,3 +214,11 @@ def highest_along(points: np.ndarray, to: tuple[float, float], half_width: float
     across = -p[:, 0] * uy + p[:, 1] * ux
     sel = (along >= x_from) & (along <= length + half_width) & (np.abs(across) <= half_width)
     return float(p[sel, 2].max()) if sel.any() else None
+
+
+def free_distance_ahead(points: np.ndarray, half_width: float, min_z: float = 0.03) -> float:
+    """Distance (base x) to the nearest seen point in the base's corridor straight ahead that is not
+    floor: how far the base could move forward before touching something (inf if nothing seen)."""
+    p = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    sel = (p[:, 0] > 0.0) & (np.abs(p[:, 1]) <= half_width) & (p[:, 2] >= min_z)
+    return float(p[sel, 0].min()) if sel.any() else math.inf

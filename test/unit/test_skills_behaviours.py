@@ -171,10 +171,18 @@ def test_pick_turns_to_an_object_off_to_the_side(skills):
 
 
 def test_pick_moves_the_base_when_the_object_is_out_of_reach(skills):
-    robot = counter_robot(things=[apple_at(0.95, 0.0)], counter=(1.5, 2.3, -0.6, 0.6))
+    robot = counter_robot(things=[apple_at(0.95, 0.0)], counter=(1.8, 2.3, -0.6, 0.6))  # a deep counter
     out = run(robot, skills, "pick", "apple")
     assert out.success, out.message
     assert robot.pose.x > 1.3  # drove forward
+    assert robot.pose.x - 1.2 <= 0.6 - ROBOT.base_radius - 0.05 + 0.01  # but not into the counter's edge
+
+
+def test_pick_out_of_reach_behind_a_counter_edge_fails_without_bumping(skills):
+    robot = counter_robot(things=[apple_at(0.95, 0.0)], counter=(1.5, 2.3, -0.6, 0.6))  # edge 0.3 m ahead
+    out = run(robot, skills, "pick", "apple")
+    assert out.code == ErrorCode.GRASP_FAILED and "reach" in out.message
+    assert robot.pose.x - 1.2 <= 0.3 - ROBOT.base_radius - 0.05 + 0.01
 
 
 def test_grasp_that_closes_on_nothing_is_a_grasp_failure(skills):
