@@ -19,7 +19,6 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-import rclpy
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
@@ -252,12 +251,16 @@ class SkillExecutorNode(Node):
         return msg
 
     def _stop(self, hold_arm: bool) -> None:
-        """Zero twist; with hold_arm, also freeze lift and arm where they are (a cancel mid-move)."""
-        self.cmd_pub.publish(Twist())
+        """Zero twist; with hold_arm, also freeze lift and arm where they are (a cancel mid-move).
+        During shutdown the context may be gone: then the robot's own cmd_vel watchdog stops it."""
         with self._lock:
             joints = self._joints[0] if self._joints else {}
-        if hold_arm and LIFT in joints and ARM in joints:
-            self.arm_pub.publish(self._trajectory((LIFT, ARM), (joints[LIFT], joints[ARM]), 0.0))
+        try:
+            self.cmd_pub.publish(Twist())
+            if hold_arm and LIFT in joints and ARM in joints:
+                self.arm_pub.publish(self._trajectory((LIFT, ARM), (joints[LIFT], joints[ARM]), 0.0))
+        except Exception as exc:  # rclpy raises several types for an invalid context
+            self._warn_once(f"could not stop the robot: {exc}")
 
     # ------------------------------------------------------------------ action
     def _on_goal(self, goal: ExecuteSkill.Goal) -> GoalResponse:
@@ -277,12 +280,16 @@ class SkillExecutorNode(Node):
 
     def _finish(self, handle: ServerGoalHandle, outcome: Outcome) -> ExecuteSkill.Result:
         result = ExecuteSkill.Result(success=outcome.success, error_code=int(outcome.code), error_msg=outcome.message)
-        if outcome.code == ErrorCode.CANCELED:
-            handle.canceled()
-        elif outcome.success:
-            handle.succeed()
-        else:
-            handle.abort()
+        try:
+            if outcome.code == ErrorCode.CANCELED:
+                handle.canceled()
+            elif outcome.success:
+                handle.succeed()
+            else:
+                handle.abort()
+        except Exception as exc:  # shutting down: the goal handle is gone with the context
+            self._warn_once(f"could not report the result of '{handle.request.skill.text}': {exc}")
+            return result
         text = handle.request.skill.text
         if outcome.success:
             self.get_logger().info(f"'{text}': success: {outcome.message}")

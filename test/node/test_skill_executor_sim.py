@@ -7,7 +7,6 @@ import json
 import math
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 
