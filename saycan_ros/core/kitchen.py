@@ -102,16 +102,20 @@ def config_dir() -> Path:
         raise ConfigError("cannot find saycan_ros's config folder") from exc
 
 
+def read_yaml_file(path: Path, what: str) -> Any:
+    """The parsed content of a configuration file; ConfigError naming `what` and the file otherwise."""
+    if not path.is_file():
+        raise ConfigError(f"{what} not found: {path}")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+
+
 def load_kitchen(path: str | os.PathLike | None = None) -> Kitchen:
     """Read and validate a kitchen file. Raises ConfigError with the file name on bad content."""
     path = Path(path) if path else default_kitchen_file()
-    if not path.is_file():
-        raise ConfigError(f"kitchen file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_kitchen(data, source=str(path))
+    return parse_kitchen(read_yaml_file(path, "kitchen file"), source=str(path))
 
 
 def parse_kitchen(data: Any, source: str = "<memory>") -> Kitchen:

@@ -6,10 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import yaml
-
 from saycan_ros.core.errors import ConfigError, InvalidInstructionError
-from saycan_ros.core.kitchen import config_dir
+from saycan_ros.core.kitchen import config_dir, read_yaml_file
 
 MAX_INSTRUCTION_CHARS = 300
 
@@ -46,9 +44,7 @@ class PromptBuilder:
     @classmethod
     def from_file(cls, path: str | Path | None = None) -> "PromptBuilder":
         path = Path(path) if path else config_dir() / "prompts.yaml"
-        if not path.is_file():
-            raise ConfigError(f"prompt file not found: {path}")
-        data = yaml.safe_load(path.read_text()) or {}
+        data = read_yaml_file(path, "prompt file") or {}
         try:
             examples = [PromptExample(str(e["instruction"]), tuple(str(s) for s in e["steps"]))
                         for e in data.get("examples", [])]

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from saycan_ros.core.errors import ConfigError
-from saycan_ros.core.kitchen import config_dir
+from saycan_ros.core.kitchen import config_dir, read_yaml_file
 from saycan_ros.perception.camera_model import CameraMount, PinholeCamera
 
 LIFT, ARM, LEFT, RIGHT = "joint_lift", "joint_arm", "joint_gripper_left", "joint_gripper_right"
@@ -97,13 +96,7 @@ def default_robot_file() -> Path:
 def load_robot_geometry(path: str | os.PathLike | None = None) -> RobotGeometry:
     """Read and validate a robot file. Raises ConfigError naming the file and the bad key."""
     path = Path(path) if path else default_robot_file()
-    if not path.is_file():
-        raise ConfigError(f"robot file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_robot_geometry(data, source=str(path))
+    return parse_robot_geometry(read_yaml_file(path, "robot file"), source=str(path))
 
 
 def parse_robot_geometry(data: Any, source: str = "<memory>") -> RobotGeometry:
