@@ -1,0 +1,1 @@
+"""Benchmarks (`saycan bench ...`): each prints what it measured in one run, ratios included."""

@@ -1,0 +1,386 @@
+"""`saycan bench scoring`: milliseconds per planning step for naive, kv, packed scoring and the limit.
+
+All numbers come from one run on one loaded model:
+
+* naive  - one forward pass of prompt + skill per skill (with ``--naive-sample K``, K skills are
+  timed and the per-skill mean is multiplied by N: printed as extrapolated);
+* kv     - the prompt encoded once, its key/value cache reused for batches of skills;
+* packed - the prompt encoded once, all skills in one sequence with a block-diagonal mask (chunked
+  by the memory budget);
+* limit  - one prompt pass plus plain forward passes over the skills' tokens concatenated, with
+  the ordinary causal mask (no block mask, no per-skill positions): the work packing cannot
+  avoid. It feeds the same tokens as packed (every skill token but the last, whose output is not
+  needed) in as many passes as packed used. Printed beside it: ``limit 1 pass`` (all those
+  tokens in a single pass, the literal reading; slower than chunks for long libraries because
+  attention grows with the square of the sequence) and ``limit all tokens`` (each skill's last
+  token fed too).
+
+Each fast method's step starts from an empty prompt cache (step 1). Step k>1 is measured too: the
+prompt grows by the chosen skill and the cached prefix is reused, so only the new tokens are
+encoded. The last line is one machine-readable summary per N (the last N last):
+``scoring N=<n> naive_ms=.. kv_ms=.. packed_ms=.. limit_ms=.. speedup=<naive/best>
+limit_ratio=<best/limit> max_abs_diff=..``
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from saycan_ros.core.errors import ConfigError, SayCanError
+from saycan_ros.core.kitchen import load_kitchen
+from saycan_ros.core.prompt import PromptBuilder
+from saycan_ros.core.skills import SkillLibrary
+
+INSTRUCTION = "throw away the apple"
+FIRST_STEP = "find an apple"
+
+# Templates, objects and places that extend the kitchen's library to hundreds of skills (the
+# paper's library has 551). Deterministic: the same N always gives the same skills.
+EXTRA_OBJECTS = (
+    "bowl", "cup", "plate", "mug", "fork", "spoon", "knife", "paper towel", "glass", "bottle opener",
+    "lemon", "pear", "peach", "avocado", "tomato", "potato", "onion", "carrot", "cucumber", "kiwi",
+    "yogurt", "milk carton", "cereal box", "bag of rice", "can of soup", "jar of jam", "ketchup bottle",
+    "cookie box", "cracker box", "chocolate bar", "granola bar", "dish soap", "towel", "napkin",
+    "toothbrush", "remote control", "phone", "book", "pen", "notebook",
+)
+EXTRA_LOCATIONS = ("sink", "fridge", "top drawer", "middle drawer", "bottom drawer", "dishwasher", "shelf",
+                   "stove", "microwave", "cabinet")
+OPENABLE = ("fridge", "top drawer", "middle drawer", "bottom drawer", "dishwasher", "microwave", "cabinet")
+SURFACES = ("close counter", "far counter", "table", "sink", "shelf", "stove")
+CONTAINERS = ("trash can", "fridge", "top drawer", "middle drawer", "bottom drawer", "dishwasher", "microwave",
+              "cabinet")
+
+
+def _article(text: str) -> str:
+    return re.sub(r"\ba (?=[aeiou])", "an ", text)
+
+
+def skill_library(n: int, kitchen_file: str | None = None) -> list[str]:
+    """N skill texts: the kitchen's library first, then template-generated ones."""
+    if n < 1:
+        raise ConfigError("--n must be at least 1")
+    kitchen = load_kitchen(kitchen_file)
+    skills = SkillLibrary.from_kitchen(kitchen).texts
+    if len(skills) >= n:
+        return skills[:n]
+    objects = list(kitchen.objects) + list(EXTRA_OBJECTS)
+    new_objects = list(EXTRA_OBJECTS)
+    families: list[list[str]] = [
+        [_article(f"find a {o}") for o in new_objects],
+        [f"pick up the {o}" for o in new_objects],
+        [f"put down the {o}" for o in new_objects],
+        [f"go to the {loc}" for loc in EXTRA_LOCATIONS],
+        [f"open the {loc}" for loc in OPENABLE] + [f"close the {loc}" for loc in OPENABLE],
+        [f"place the {o} on the {s}" for s in SURFACES for o in objects],
+        [f"put the {o} in the {c}" for c in CONTAINERS for o in objects],
+        [f"bring the {o} to you" for o in objects],
+    ]
+    seen = set(skills)
+    # Round-robin over the families so that every N mixes all kinds of skills.
+    for k in range(max(len(f) for f in families)):
+        for fam in families:
+            if k < len(fam) and fam[k] not in seen:
+                skills.append(fam[k])
+                seen.add(fam[k])
+                if len(skills) == n:
+                    return skills
+    raise ConfigError(f"--n {n} is more than the {len(skills)} skills the templates generate")
+
+
+def bench_prompt(target_tokens: int, count_tokens: Callable[[str], int]) -> tuple[PromptBuilder, str]:
+    """The project's few-shot prompt with as many examples as fit in about target_tokens."""
+    full = PromptBuilder.from_file()
+    best = None
+    for k in range(1, len(full.examples) + 1):
+        builder = PromptBuilder(full.preamble, full.examples[:k], full.fmt)
+        if best is not None and count_tokens(builder.build(INSTRUCTION, [FIRST_STEP])) > target_tokens:
+            break
+        best = builder
+    assert best is not None
+    return best, best.build(INSTRUCTION, [FIRST_STEP])
+
+
+class PeakMemory:
+    """Peak memory above the level at entry: process RSS sampled every 2 ms on CPU (after handing
+    freed heap back to the OS), the allocator's peak on CUDA."""
+
+    def __init__(self, device: Any):
+        self.device, self.peak_mb = device, 0.0
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda":
+            import torch
+
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._base = torch.cuda.memory_allocated(self.device)
+            return self
+        import psutil
+
+        _trim_heap()  # give freed memory back to the OS, so that RSS growth shows this run's peak
+        self._proc, self._stop = psutil.Process(), threading.Event()
+        self._base = self._max = self._proc.memory_info().rss
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.002):
+            self._max = max(self._max, self._proc.memory_info().rss)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.device.type == "cuda":
+            import torch
+
+            torch.cuda.synchronize(self.device)
+            self.peak_mb = (torch.cuda.max_memory_allocated(self.device) - self._base) / 2 ** 20
+            return
+        self._stop.set()
+        self._thread.join()
+        self._max = max(self._max, self._proc.memory_info().rss)
+        self.peak_mb = (self._max - self._base) / 2 ** 20
+
+
+def _trim_heap() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the RSS figure may then under-report
+        pass
+
+
+@dataclass
+class Timing:
+    name: str
+    ms: list[float] = field(default_factory=list)
+    peak_mb: float = 0.0
+    note: str = ""
+    forward_passes: int = 0
+    prompt_encoded: int = 0
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.ms)
+
+
+def _sync(device: Any) -> None:
+    if device.type == "cuda":
+        import torch
+
+        torch.cuda.synchronize(device)
+
+
+def run_one_n(n: int, args: argparse.Namespace, loaded: Any) -> dict[str, float]:
+    import torch
+
+    from saycan_ros.language.base import ScorerConfig
+    from saycan_ros.language.transformers_scorer import TransformersScorer, _target_logprobs
+
+    tok = loaded.tokenizer
+    skills = skill_library(n)
+    builder, prompt = bench_prompt(args.prompt_tokens, lambda s: len(tok(s)["input_ids"]))
+    prompt2 = builder.build(INSTRUCTION, [FIRST_STEP, "pick up the apple"])
+
+    def scorer(mode: str, **kw: Any) -> TransformersScorer:
+        cfg = ScorerConfig(model=args.model, device=args.device, dtype=args.dtype, mode=mode,
+                           memory_budget_mb=args.memory_budget_mb, max_chunk_tokens=args.max_chunk_tokens,
+                           batch_size=args.batch_size, **kw)
+        return TransformersScorer(cfg, loaded)
+
+    naive, kv, packed = scorer("naive"), scorer("kv"), scorer("packed")
+    prompt_len = len(naive._prompt_ids(prompt))
+    conts = naive._continuations(prompt, naive._prompt_ids(prompt), skills)
+    skill_tokens = sum(len(c) for c in conts)
+    print(f"\n== N={n} skills ({skill_tokens} skill tokens, {sum(len(c) - 1 for c in conts)} fed), "
+          f"prompt {prompt_len} tokens, model {loaded.source}, {loaded.device.type} {args.dtype}, "
+          f"torch threads {torch.get_num_threads()}")
+
+    results: dict[str, Timing] = {}
+    scores: dict[str, list[Any]] = {}
+
+    def timed(name: str, fn: Callable[[], Any], repeats: int, before: Callable[[], None] | None = None) -> Any:
+        t = results.setdefault(name, Timing(name))
+        out = None
+        for _ in range(repeats):
+            if before:
+                before()
+            with PeakMemory(loaded.device) as mem:
+                _sync(loaded.device)
+                start = time.perf_counter()
+                out = fn()
+                _sync(loaded.device)
+                t.ms.append((time.perf_counter() - start) * 1000)
+            t.peak_mb = max(t.peak_mb, mem.peak_mb)
+        return out
+
+    # Warm-up (first-call allocations, lazy kernels), not timed.
+    packed.score(prompt, skills[:4])
+    packed.reset_cache()
+
+    # naive: all skills, or a sample that is extrapolated to N
+    sample = n if args.naive_sample == 0 or args.naive_sample >= n else args.naive_sample
+    sample_idx = sorted(set(round(i * (n - 1) / max(sample - 1, 1)) for i in range(sample)))
+    sample_skills = [skills[i] for i in sample_idx]
+    scores["naive"] = timed("naive", lambda: naive.score(prompt, sample_skills), 1)
+    t = results["naive"]
+    t.forward_passes = naive.last_stats.forward_passes
+    if len(sample_skills) < n:
+        t.ms = [m * n / len(sample_skills) for m in t.ms]
+        t.note = f"extrapolated from {len(sample_skills)} of {n} skills"
+
+    for name, sc in (("kv", kv), ("packed", packed)):
+        out = timed(name, lambda sc=sc: sc.score(prompt, skills), args.repeats, before=sc.reset_cache)
+        scores[name] = out
+        results[name].forward_passes = sc.last_stats.forward_passes
+        results[name].prompt_encoded = sc.last_stats.prompt_tokens_encoded
+
+    # The limit: a prompt pass plus plain forward passes over the skills' tokens concatenated (the
+    # ordinary causal mask, consecutive positions: no block mask, no per-skill positions), split
+    # into as many equal passes as packed used, each over the prompt cache. The same matrix work as
+    # packed without what packing adds. "limit 1 pass" is the literal single pass over all tokens:
+    # on long libraries it is slower than chunking (attention grows with the square of its length).
+    from transformers import DynamicCache
+
+    p_ids = torch.tensor([naive._prompt_ids(prompt)], device=loaded.device)
+    n_chunks = max(1, results["packed"].forward_passes - 1)
+
+    def limit(all_tokens: bool, chunks: int) -> None:
+        fed = [t for c in conts for t in (c if all_tokens else c[:-1])]
+        # the same amount of log-prob work per position as packed (targets only need the right count)
+        targets = [t for c in conts for t in (c[1:] + [c[0]] if all_tokens else c[1:])]
+        with torch.inference_mode():
+            out = loaded.model(input_ids=p_ids, past_key_values=DynamicCache(), use_cache=True, logits_to_keep=1)
+            first = torch.log_softmax(out.logits[0, -1].float(), -1)
+            prompt_kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+            size = -(-len(fed) // chunks)
+            for a in range(0, len(fed), size):
+                ids = torch.tensor([fed[a:a + size]], device=loaded.device)
+                out2 = loaded.model(input_ids=ids, past_key_values=DynamicCache(ddp_cache_data=prompt_kv),
+                                    use_cache=True)
+                _target_logprobs(out2.logits[0], torch.tensor(targets[a:a + size], device=loaded.device))
+            first[torch.tensor([c[0] for c in conts], device=loaded.device)].tolist()
+
+    timed("limit", lambda: limit(False, n_chunks), args.repeats)
+    timed("limit 1 pass", lambda: limit(False, 1), args.repeats)
+    timed("limit all tokens", lambda: limit(True, n_chunks), args.repeats)
+    results["limit"].forward_passes = n_chunks + 1
+    results["limit 1 pass"].forward_passes = 2
+    results["limit all tokens"].forward_passes = n_chunks + 1
+    results["limit"].note = "same tokens and passes as packed, plain causal mask"
+    results["limit 1 pass"].note = "all fed tokens in one plain pass"
+    results["limit all tokens"].note = "also each skill's last token (not needed)"
+
+    # step k>1: the prompt grew by one step; the prefix cache is reused
+    def warm_step1() -> None:
+        packed.reset_cache()
+        packed.score(prompt, skills)
+
+    timed("packed step 2 (prefix reused)", lambda: packed.score(prompt2, skills), args.repeats, before=warm_step1)
+    reused = packed.last_stats
+    timed("packed step 2 (no cache)", lambda: packed.score(prompt2, skills), args.repeats, before=packed.reset_cache)
+    fresh = packed.last_stats
+    results["packed step 2 (prefix reused)"].prompt_encoded = reused.prompt_tokens_encoded
+    results["packed step 2 (prefix reused)"].note = f"encoded {reused.prompt_tokens_encoded} of {reused.prompt_tokens} prompt tokens"
+    results["packed step 2 (no cache)"].prompt_encoded = fresh.prompt_tokens_encoded
+    results["packed step 2 (no cache)"].note = f"encoded {fresh.prompt_tokens_encoded} of {fresh.prompt_tokens} prompt tokens"
+    t_prompt2 = Timing("x")
+    with torch.inference_mode():
+        p2 = torch.tensor([naive._prompt_ids(prompt2)], device=loaded.device)
+        for _ in range(args.repeats):
+            _sync(loaded.device)
+            start = time.perf_counter()
+            loaded.model(input_ids=p2, use_cache=True, logits_to_keep=1)
+            _sync(loaded.device)
+            t_prompt2.ms.append((time.perf_counter() - start) * 1000)
+
+    # equality with naive on the naive sample
+    pos = {s: i for i, s in enumerate(skills)}
+    diffs = {}
+    for name in ("kv", "packed"):
+        diffs[name] = max(abs(a.sum_logprob - scores[name][pos[a.text]].sum_logprob) for a in scores["naive"])
+    max_diff = max(diffs.values())
+
+    naive_ms, kv_ms, packed_ms = results["naive"].median, results["kv"].median, results["packed"].median
+    limit_ms = results["limit"].median
+    best = min(kv_ms, packed_ms)
+    print(f"{'method':32} {'ms/step':>10} {'vs naive':>9} {'vs limit':>9} {'peak MB':>8} {'fwd':>5}  note")
+    for name, t in results.items():
+        spread = f" (runs: {', '.join(f'{m:.0f}' for m in t.ms)})" if len(t.ms) > 1 else ""
+        print(f"{name:32} {t.median:10.1f} {naive_ms / t.median:8.1f}x {t.median / limit_ms:8.2f}x "
+              f"{t.peak_mb:8.0f} {t.forward_passes or '':>5}  {t.note}{spread}")
+    print(f"max |sum log p - naive| over {len(sample_skills)} skills: kv {diffs['kv']:.2e}, packed {diffs['packed']:.2e}")
+    step2_saved = results["packed step 2 (no cache)"].median - results["packed step 2 (prefix reused)"].median
+    print(f"step 2: prefix reuse saves {step2_saved:.0f} ms of "
+          f"{results['packed step 2 (no cache)'].median:.0f} ms; a full pass over the step-2 prompt alone "
+          f"takes {statistics.median(t_prompt2.ms):.0f} ms")
+    summary = {"naive_ms": naive_ms, "kv_ms": kv_ms, "packed_ms": packed_ms, "limit_ms": limit_ms,
+               "speedup": naive_ms / best, "limit_ratio": best / limit_ms, "max_abs_diff": max_diff}
+    for sc in (naive, kv, packed):
+        sc._kv = None  # drop prompt caches, keep the shared model
+    return summary
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="saycan bench scoring", description=__doc__.split("\n\n")[0])
+    p.add_argument("--n", type=int, nargs="+", default=[60, 551], help="library sizes (default: 60 551)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    p.add_argument("--model", default="", help="'' = embedded SmolLM2-135M; a HF folder, .gguf file or hub name")
+    p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
+    p.add_argument("--repeats", type=int, default=3, help="timed runs of each fast method (median is reported)")
+    p.add_argument("--naive-sample", type=int, default=-1,
+                   help="time naive on K skills and extrapolate to N (0: all; default: all up to 64, else 32)")
+    p.add_argument("--prompt-tokens", type=int, default=420, help="few-shot prompt size to aim for")
+    p.add_argument("--memory-budget-mb", type=float, default=1024.0)
+    p.add_argument("--max-chunk-tokens", type=int, default=512)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.repeats < 1:
+        print("saycan bench scoring: --repeats must be >= 1", file=sys.stderr)
+        return 2
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see saycan_ros.language.transformers_scorer
+    try:
+        import torch
+
+        from saycan_ros.language.base import ScorerConfig
+        from saycan_ros.language.transformers_scorer import load_causal_lm
+
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        start = time.perf_counter()
+        loaded = load_causal_lm(ScorerConfig(model=args.model, device=args.device, dtype=args.dtype).validate())
+        print(f"model loaded in {time.perf_counter() - start:.1f} s")
+        lines = []
+        for n in args.n:
+            if args.naive_sample < 0:
+                args_n = argparse.Namespace(**{**vars(args), "naive_sample": 0 if n <= 64 else 32})
+            else:
+                args_n = args
+            s = run_one_n(n, args_n, loaded)
+            lines.append(f"scoring N={n} naive_ms={s['naive_ms']:.1f} kv_ms={s['kv_ms']:.1f} "
+                         f"packed_ms={s['packed_ms']:.1f} limit_ms={s['limit_ms']:.1f} speedup={s['speedup']:.1f} "
+                         f"limit_ratio={s['limit_ratio']:.2f} max_abs_diff={s['max_abs_diff']:.2e}")
+        print()
+        for line in lines:
+            print(line)
+    except SayCanError as exc:
+        print(f"saycan bench scoring: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
