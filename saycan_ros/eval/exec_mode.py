@@ -286,7 +286,7 @@ def run_exec_mode(episodes: Sequence[Episode], kitchen: Kitchen, args, affordanc
                 started = time.perf_counter()
                 record = client.execute(ep.instruction, ep.max_steps or args.max_steps, args.timeout)
                 final, _ = client.world()
-                result = judge(ep, record, state_from_world(final or {}), library)
+                result = judge(ep, record, state_from_world(final or {}), library, kitchen)
                 result.elapsed_s = time.perf_counter() - started
                 results.append(result)
                 if progress:

@@ -19,13 +19,10 @@ from typing import Callable, Sequence
 
 from saycan_ros.core.episode import EpisodeRecord
 from saycan_ros.core.errors import ConfigError, SayCanError
-from saycan_ros.core.kitchen import Kitchen, base_object_name, config_dir, load_kitchen
+from saycan_ros.core.kitchen import Kitchen, config_dir, load_kitchen
 from saycan_ros.core.skills import Skill, SkillLibrary
 from saycan_ros.core.world import KitchenState, SymbolicRunner
-from saycan_ros.eval.episodes import (
-    AnyOf, CountAt, Episode, GoalEntry, Holding, Not, ObjectAt, failed_entries, families,
-    load_episodes, state_summary,
-)
+from saycan_ros.eval.episodes import Episode, failed_entries, families, load_episodes, state_summary
 from saycan_ros.eval.report import (
     EpisodeResult, StepResult, finite, markdown_report, markdown_table, summarize, summary_line,
     write_json, write_plot,
@@ -80,20 +77,8 @@ def make_world_factory(kind: str, kitchen: Kitchen) -> Callable[[SymbolicRunner]
 # Running and judging
 
 
-def goal_objects(goal: Sequence[GoalEntry]) -> set[str]:
-    """Object kinds a goal mentions positively (what the robot is meant to handle)."""
-    out: set[str] = set()
-    for e in goal:
-        if isinstance(e, ObjectAt) or (isinstance(e, Holding) and e.object):
-            out.add(base_object_name(e.object))
-        elif isinstance(e, CountAt):
-            out.update(base_object_name(o) for o in e.of)
-        elif isinstance(e, AnyOf):
-            out |= goal_objects(e.entries)
-    return out
-
-
-def judge(ep: Episode, record: EpisodeRecord, final: KitchenState, library: SkillLibrary) -> EpisodeResult:
+def judge(ep: Episode, record: EpisodeRecord, final: KitchenState, library: SkillLibrary,
+          kitchen: Kitchen | None = None) -> EpisodeResult:
     """Success = the planner chose 'done' and the goal holds; else find the step that went wrong."""
     steps = []
     for s in record.steps:
@@ -109,27 +94,47 @@ def judge(ep: Episode, record: EpisodeRecord, final: KitchenState, library: Skil
     if record.status == "done" and not unmet:
         result.success = True
         return result
-    result.wrong_step, result.reason = _where_it_went_wrong(ep, record, unmet, library)
+    result.wrong_step, result.reason = where_it_went_wrong(ep, record, unmet, library, kitchen)
     return result
 
 
-def _where_it_went_wrong(ep: Episode, record: EpisodeRecord, unmet: list, library: SkillLibrary) -> tuple[int | None, str]:
+def where_it_went_wrong(ep: Episode, record: EpisodeRecord, unmet: list, library: SkillLibrary,
+                        kitchen: Kitchen | None = None) -> tuple[int | None, str]:
+    """The first step that failed or did not bring the goal closer.
+
+    The executed plan is replayed in the symbolic kitchen; before and after each step, the length
+    of the shortest plan that still reaches the goal (saycan_ros.eval.oracle) is compared. A step
+    that does not shorten it is where the episode went wrong; if every step did, the planner
+    stopped too early ('done' with the goal unmet) or ran out of steps.
+    """
+    from saycan_ros.core.world import apply_skill
+    from saycan_ros.eval.oracle import remaining_steps
+
+    kitchen = kitchen or load_kitchen()
     unmet_text = "; ".join(e.describe() for e in unmet) or "none"
-    wanted = goal_objects(ep.goal)
+    state = ep.initial_state(kitchen)
+    need = remaining_steps(state, ep.goal, library, kitchen)
     for s in record.steps:
-        if s.outcome is not None and not s.outcome.success and not s.chosen == "done":
+        if s.chosen not in library:
+            return s.index, f"'{s.chosen}' is not a skill of the library"
+        skill = library.get(s.chosen)
+        if skill.is_done:
+            if need:
+                return s.index, f"chose 'done' with the goal unmet ({need} more step(s) needed): {unmet_text}"
+            break
+        if s.outcome is not None and not s.outcome.success:
             return s.index, f"'{s.chosen}' failed: {s.outcome.message or 'no reason given'}"
-        skill = library.get(s.chosen) if s.chosen in library else None
-        if wanted and skill is not None and skill.object and skill.kind in ("find", "pick") \
-                and skill.object not in wanted:
-            return s.index, f"'{s.chosen}': an object the goal does not ask for (unmet: {unmet_text})"
-    if record.status == "done":
-        last = record.steps[-1].index if record.steps else None
-        return last, f"chose 'done' with the goal unmet: {unmet_text}"
-    if record.status == "max_steps":
-        last = record.steps[-1].index if record.steps else None
-        return last, f"no 'done' within {len(record.steps)} steps (unmet: {unmet_text})"
+        if need == 0:
+            return s.index, f"the goal already held, so 'done' was due; chose '{s.chosen}' (unmet at the end: {unmet_text})"
+        ok, state, _ = apply_skill(state, skill, kitchen)
+        after = remaining_steps(state, ep.goal, library, kitchen)
+        if need is not None and (after is None or after >= need):
+            now = "the goal can no longer be reached" if after is None else f"{after} step(s) still needed, {need} before"
+            return s.index, f"'{s.chosen}' does not bring the goal closer ({now}; unmet at the end: {unmet_text})"
+        need = after
     last = record.steps[-1].index if record.steps else None
+    if record.status == "max_steps":
+        return last, f"no 'done' within {len(record.steps)} steps (unmet: {unmet_text})"
     return last, f"{record.status}: {record.error_msg or 'no message'} (unmet: {unmet_text})"
 
 
@@ -150,7 +155,7 @@ def run_plan_mode(episodes: Sequence[Episode], kitchen: Kitchen, library: SkillL
             record = planner.run(ep.instruction)
         except SayCanError as exc:  # an instruction the planner refuses
             record = EpisodeRecord(ep.instruction, status="error", error_msg=str(exc))
-        result = judge(ep, record, runner.state, library)
+        result = judge(ep, record, runner.state, library, kitchen)
         result.elapsed_s = time.perf_counter() - started
         results.append(result)
         if progress:

@@ -7,7 +7,7 @@ from collections import deque
 from typing import Sequence
 
 from saycan_ros.core.kitchen import Kitchen
-from saycan_ros.core.skills import Skill, SkillLibrary
+from saycan_ros.core.skills import SkillLibrary
 from saycan_ros.core.world import KitchenState, apply_skill
 from saycan_ros.eval.episodes import GoalEntry, goal_satisfied
 
@@ -43,6 +43,21 @@ def shortest_plan(start: KitchenState, goal: Sequence[GoalEntry], library: Skill
     return None
 
 
+def remaining_steps(state: KitchenState, goal: Sequence[GoalEntry], library: SkillLibrary, kitchen: Kitchen,
+                    max_len: int = 16) -> int | None:
+    """Skills (not counting 'done') still needed to reach the goal; None if not within max_len."""
+    key = (_key(state), tuple(goal), id(library), id(kitchen), max_len)
+    if key not in _REMAINING:
+        if len(_REMAINING) > 50_000:
+            _REMAINING.clear()
+        plan = shortest_plan(state, goal, library, kitchen, max_len)
+        _REMAINING[key] = None if plan is None else len(plan) - 1
+    return _REMAINING[key]
+
+
+_REMAINING: dict[tuple, int | None] = {}
+
+
 class OracleGrounding:
     """A TaskGrounding that scores the next skill of a fixed plan high (tests, upper bounds)."""
 
@@ -53,7 +68,3 @@ class OracleGrounding:
         plan = list(self.plans.get(instruction, []))
         want = plan[len(steps)] if len(steps) < len(plan) else "done"
         return [0.0 if s == want else -20.0 for s in skills]
-
-
-def skill_for(library: SkillLibrary, text: str) -> Skill:
-    return library.get(text)
