@@ -146,15 +146,13 @@ class ExecClient:
         """Set sim_node's scene (and start pose), reset, and return the fresh world state."""
         from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 
-        params = [Parameter(name="scene", value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=name))]
-        if pose is not None:
-            params.append(Parameter(name="start_pose", value=ParameterValue(
-                type=ParameterType.PARAMETER_DOUBLE_ARRAY, double_array_value=[float(v) for v in pose])))
-        reply = _wait(self.params_client.call_async(self._SetParameters.Request(parameters=params)), timeout_s,
-                      "sim_node did not answer set_parameters", self.graph)
-        bad = [r.reason for r in reply.results if not r.successful]
-        if bad:
-            raise SayCanError(f"sim_node refused the scene parameters: {'; '.join(bad)}")
+        scene = Parameter(name="scene", value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=name))
+        refused = self._set_parameters([scene], timeout_s)
+        if refused:
+            raise SayCanError(f"sim_node refused scene '{name}': {refused}")
+        if pose is not None:  # best effort: the check after the reset tells whether it took effect
+            self._set_parameters([Parameter(name="start_pose", value=ParameterValue(
+                type=ParameterType.PARAMETER_DOUBLE_ARRAY, double_array_value=[float(v) for v in pose]))], timeout_s)
         before = time.monotonic()
         reply = _wait(self.reset_client.call_async(self._Trigger.Request()), timeout_s, "sim/reset did not answer", self.graph)
         if not reply.success:
@@ -167,6 +165,12 @@ class ExecClient:
             if time.monotonic() > deadline:
                 raise SayCanError("no world state after sim/reset")
             time.sleep(0.1)
+
+    def _set_parameters(self, params, timeout_s: float) -> str:
+        """Set sim_node parameters; returns the refusal reasons ('' when all were set)."""
+        reply = _wait(self.params_client.call_async(self._SetParameters.Request(parameters=params)), timeout_s,
+                      "sim_node did not answer set_parameters", self.graph)
+        return "; ".join(r.reason or "refused" for r in reply.results if not r.successful)
 
     def execute(self, instruction: str, max_steps: int, timeout_s: float) -> EpisodeRecord:
         """Send one goal; return the episode as seen from feedback and saycan/plan."""

@@ -150,3 +150,29 @@ def test_main_reference_tsv_mode_credits_the_data_set(tmp_path, capsys, monkeypa
     assert "Ahn et al. 2022" in out and "CC BY 4.0" in out
     assert out.strip().splitlines()[-1].startswith(f"eval file={tsv} mode=plan n=1 success=1.000")
     assert "CC BY 4.0" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_exec_mode_scenes_overrides_and_unsupported_starts(tmp_path):
+    import argparse
+
+    import yaml
+
+    from saycan_ros.core.kitchen import default_kitchen_file, load_kitchen as load
+    from saycan_ros.eval.exec_mode import graph_nodes, scene_name, unsupported_reason, write_eval_kitchen
+
+    eps = episodes()
+    path = write_eval_kitchen(default_kitchen_file(), eps, tmp_path)
+    written = load(path)
+    assert written.scene(scene_name(2)) == {"apple": "table", "orange": "far counter"}
+    assert written.scene("default") == KITCHEN.scene("default") and written.objects == KITCHEN.objects
+    assert all(unsupported_reason(e) is None for e in eps)
+    held = parse_episodes(SET.replace("holding: null}, objects: {apple: table, orange: table}",
+                                      "holding: orange}, objects: {apple: table}"), KITCHEN)[0]
+    assert "starts holding the orange" in unsupported_reason(held)
+
+    args = argparse.Namespace(model="", score="mean", scorer="transformers", server_url=None)
+    nodes = {n.name: n for n in graph_nodes(args, path, "none")}
+    assert ("kitchen_file", str(path)) in nodes["sim_node"].params
+    assert ("score_mode", "mean") in nodes["planner_node"].params
+    assert ("model", "none") in nodes["affordance_node"].params
+    assert yaml.safe_load(path.read_text())["scenes"][scene_name(1)] == {"apple": "table", "orange": "table"}
