@@ -205,52 +205,45 @@ def run_one_n(n: int, args: argparse.Namespace, loaded: Any) -> dict[str, float]
 
     results: dict[str, Timing] = {}
     scores: dict[str, list[Any]] = {}
+    stats: dict[str, Any] = {}
 
-    def timed(name: str, fn: Callable[[], Any], repeats: int, before: Callable[[], None] | None = None) -> Any:
+    def timed(name: str, fn: Callable[[], Any], before: Callable[[], None] | None = None) -> tuple[Any, float]:
+        """One timed run of fn (after an untimed `before`); its result and milliseconds."""
         t = results.setdefault(name, Timing(name))
-        out = None
-        for _ in range(repeats):
-            if before:
-                before()
-            with PeakMemory(loaded.device) as mem:
-                _sync(loaded.device)
-                start = time.perf_counter()
-                out = fn()
-                _sync(loaded.device)
-                t.ms.append((time.perf_counter() - start) * 1000)
-            t.peak_mb = max(t.peak_mb, mem.peak_mb)
-        return out
+        if before:
+            before()
+        with PeakMemory(loaded.device) as mem:
+            _sync(loaded.device)
+            start = time.perf_counter()
+            out = fn()
+            _sync(loaded.device)
+            ms = (time.perf_counter() - start) * 1000
+        t.peak_mb = max(t.peak_mb, mem.peak_mb)
+        return out, ms
 
     # Warm-up (first-call allocations, lazy kernels), not timed.
     packed.score(prompt, skills[:4])
     packed.reset_cache()
 
-    # naive: all skills, or a sample that is extrapolated to N
+    # naive: all skills, or a sample that is extrapolated to N; split over the rounds below
     sample = n if args.naive_sample == 0 or args.naive_sample >= n else args.naive_sample
     sample_idx = sorted(set(round(i * (n - 1) / max(sample - 1, 1)) for i in range(sample)))
     sample_skills = [skills[i] for i in sample_idx]
-    scores["naive"] = timed("naive", lambda: naive.score(prompt, sample_skills), 1)
-    t = results["naive"]
-    t.forward_passes = naive.last_stats.forward_passes
-    if len(sample_skills) < n:
-        t.ms = [m * n / len(sample_skills) for m in t.ms]
-        t.note = f"extrapolated from {len(sample_skills)} of {n} skills"
-
-    for name, sc in (("kv", kv), ("packed", packed)):
-        out = timed(name, lambda sc=sc: sc.score(prompt, skills), args.repeats, before=sc.reset_cache)
-        scores[name] = out
-        results[name].forward_passes = sc.last_stats.forward_passes
-        results[name].prompt_encoded = sc.last_stats.prompt_tokens_encoded
+    naive_parts = [sample_skills[r::args.repeats] for r in range(args.repeats)]
+    scores["naive"], naive_ms_total, naive_fwd = [], 0.0, 0
 
     # The limit: a prompt pass plus plain forward passes over the skills' tokens concatenated (the
     # ordinary causal mask, consecutive positions: no block mask, no per-skill positions), split
-    # into as many equal passes as packed used, each over the prompt cache. The same matrix work as
+    # into as many equal passes as packed uses, each over the prompt cache. The same matrix work as
     # packed without what packing adds. "limit 1 pass" is the literal single pass over all tokens:
     # on long libraries it is slower than chunking (attention grows with the square of its length).
     from transformers import DynamicCache
 
     p_ids = torch.tensor([naive._prompt_ids(prompt)], device=loaded.device)
-    n_chunks = max(1, results["packed"].forward_passes - 1)
+    p2_ids = torch.tensor([naive._prompt_ids(prompt2)], device=loaded.device)
+    packed.score(prompt, skills)
+    n_chunks = max(1, packed.last_stats.forward_passes - 1)
+    packed.reset_cache()
 
     def limit(all_tokens: bool, chunks: int) -> None:
         fed = [t for c in conts for t in (c if all_tokens else c[:-1])]
@@ -268,38 +261,56 @@ def run_one_n(n: int, args: argparse.Namespace, loaded: Any) -> dict[str, float]
                 _target_logprobs(out2.logits[0], torch.tensor(targets[a:a + size], device=loaded.device))
             first[torch.tensor([c[0] for c in conts], device=loaded.device)].tolist()
 
-    timed("limit", lambda: limit(False, n_chunks), args.repeats)
-    timed("limit 1 pass", lambda: limit(False, 1), args.repeats)
-    timed("limit all tokens", lambda: limit(True, n_chunks), args.repeats)
-    results["limit"].forward_passes = n_chunks + 1
-    results["limit 1 pass"].forward_passes = 2
-    results["limit all tokens"].forward_passes = n_chunks + 1
-    results["limit"].note = "same tokens and passes as packed, plain causal mask"
-    results["limit 1 pass"].note = "all fed tokens in one plain pass"
-    results["limit all tokens"].note = "also each skill's last token (not needed)"
+    def prompt2_pass() -> None:
+        with torch.inference_mode():
+            loaded.model(input_ids=p2_ids, use_cache=True, logits_to_keep=1)
 
-    # step k>1: the prompt grew by one step; the prefix cache is reused
     def warm_step1() -> None:
         packed.reset_cache()
         packed.score(prompt, skills)
 
-    timed("packed step 2 (prefix reused)", lambda: packed.score(prompt2, skills), args.repeats, before=warm_step1)
-    reused = packed.last_stats
-    timed("packed step 2 (no cache)", lambda: packed.score(prompt2, skills), args.repeats, before=packed.reset_cache)
-    fresh = packed.last_stats
-    results["packed step 2 (prefix reused)"].prompt_encoded = reused.prompt_tokens_encoded
-    results["packed step 2 (prefix reused)"].note = f"encoded {reused.prompt_tokens_encoded} of {reused.prompt_tokens} prompt tokens"
-    results["packed step 2 (no cache)"].prompt_encoded = fresh.prompt_tokens_encoded
-    results["packed step 2 (no cache)"].note = f"encoded {fresh.prompt_tokens_encoded} of {fresh.prompt_tokens} prompt tokens"
-    t_prompt2 = Timing("x")
-    with torch.inference_mode():
-        p2 = torch.tensor([naive._prompt_ids(prompt2)], device=loaded.device)
-        for _ in range(args.repeats):
-            _sync(loaded.device)
-            start = time.perf_counter()
-            loaded.model(input_ids=p2, use_cache=True, logits_to_keep=1)
-            _sync(loaded.device)
-            t_prompt2.ms.append((time.perf_counter() - start) * 1000)
+    # step k>1: the prompt grew by one step; with the prefix cache only the new tokens are encoded
+    jobs: list[tuple[str, Callable[[], Any], Callable[[], None] | None]] = [
+        ("kv", lambda: kv.score(prompt, skills), kv.reset_cache),
+        ("packed", lambda: packed.score(prompt, skills), packed.reset_cache),
+        ("limit", lambda: limit(False, n_chunks), None),
+        ("limit 1 pass", lambda: limit(False, 1), None),
+        ("limit all tokens", lambda: limit(True, n_chunks), None),
+        ("packed step 2 (prefix reused)", lambda: packed.score(prompt2, skills), warm_step1),
+        ("packed step 2 (no cache)", lambda: packed.score(prompt2, skills), packed.reset_cache),
+        ("prompt pass, step-2 prompt", prompt2_pass, None),
+    ]
+    # Rounds: every method once per round, so a change in machine load hits all of them alike.
+    for r in range(args.repeats):
+        if naive_parts[r]:
+            out, ms = timed("naive", lambda: naive.score(prompt, naive_parts[r]))
+            scores["naive"] += out
+            naive_ms_total += ms
+            naive_fwd += naive.last_stats.forward_passes
+        for name, fn, before in jobs:
+            out, ms = timed(name, fn, before)
+            results[name].ms.append(ms)
+            if name in ("kv", "packed") or name.startswith("packed step 2"):
+                scores[name], stats[name] = out, (kv if name == "kv" else packed).last_stats
+    t = results["naive"]
+    t.ms = [naive_ms_total * n / len(sample_skills)]
+    t.forward_passes = naive_fwd
+    if len(sample_skills) < n:
+        t.note = f"extrapolated from {len(sample_skills)} of {n} skills"
+    for name in ("kv", "packed"):
+        results[name].forward_passes = stats[name].forward_passes
+    results["limit"].forward_passes = n_chunks + 1
+    results["limit 1 pass"].forward_passes = 2
+    results["limit all tokens"].forward_passes = n_chunks + 1
+    results["prompt pass, step-2 prompt"].forward_passes = 1
+    results["limit"].note = "same tokens and passes as packed, plain causal mask"
+    results["limit 1 pass"].note = "all fed tokens in one plain pass"
+    results["limit all tokens"].note = "also each skill's last token (not needed)"
+    for name in ("packed step 2 (prefix reused)", "packed step 2 (no cache)"):
+        st = stats[name]
+        results[name].forward_passes = st.forward_passes
+        results[name].note = f"encoded {st.prompt_tokens_encoded} of {st.prompt_tokens} prompt tokens"
+    results["prompt pass, step-2 prompt"].note = "what prefix reuse can save at most"
 
     # equality with naive on the naive sample
     pos = {s: i for i, s in enumerate(skills)}
@@ -317,10 +328,11 @@ def run_one_n(n: int, args: argparse.Namespace, loaded: Any) -> dict[str, float]
         print(f"{name:32} {t.median:10.1f} {naive_ms / t.median:8.1f}x {t.median / limit_ms:8.2f}x "
               f"{t.peak_mb:8.0f} {t.forward_passes or '':>5}  {t.note}{spread}")
     print(f"max |sum log p - naive| over {len(sample_skills)} skills: kv {diffs['kv']:.2e}, packed {diffs['packed']:.2e}")
-    step2_saved = results["packed step 2 (no cache)"].median - results["packed step 2 (prefix reused)"].median
-    print(f"step 2: prefix reuse saves {step2_saved:.0f} ms of "
-          f"{results['packed step 2 (no cache)'].median:.0f} ms; a full pass over the step-2 prompt alone "
-          f"takes {statistics.median(t_prompt2.ms):.0f} ms")
+    reused, fresh = results["packed step 2 (prefix reused)"], results["packed step 2 (no cache)"]
+    saved = [f - u for f, u in zip(fresh.ms, reused.ms)]
+    print(f"step 2: the prefix cache saves {statistics.median(saved):.0f} ms per step (per round: "
+          f"{', '.join(f'{x:.0f}' for x in saved)}); the whole step-2 prompt pass takes "
+          f"{results['prompt pass, step-2 prompt'].median:.0f} ms")
     summary = {"naive_ms": naive_ms, "kv_ms": kv_ms, "packed_ms": packed_ms, "limit_ms": limit_ms,
                "speedup": naive_ms / best, "limit_ratio": best / limit_ms, "max_abs_diff": max_diff}
     for sc in (naive, kv, packed):
