@@ -19,7 +19,6 @@ def _launch(argv: Sequence[str]) -> int:
     parser.add_argument("file", help="'sim', 'robot', or a path to a .launch.yaml")
     parser.add_argument("arguments", nargs="*", help="launch arguments as name:=value")
     args = parser.parse_args(argv)
-    import signal
     import time
 
     from saycan_ros.launch_runner import LaunchedGraph, find_launch_file, parse_launch_file
@@ -33,20 +32,17 @@ def _launch(argv: Sequence[str]) -> int:
     nodes = parse_launch_file(find_launch_file(args.file), overrides)
     print(f"[saycan] starting {len(nodes)} nodes: {', '.join(n.name for n in nodes)} (Ctrl-C stops them)")
     graph = LaunchedGraph(nodes).start()
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+    dead: dict[str, int] = {}
     try:
-        while not stop:
+        while not dead:
             time.sleep(0.5)
             dead = graph.dead()
-            if dead:
-                print(f"[saycan] node(s) exited: {dead}; stopping the rest", file=sys.stderr)
-                break
-    except KeyboardInterrupt:
+        print(f"[saycan] node(s) exited: {dead}; stopping the rest", file=sys.stderr)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM/SIGHUP (LaunchedGraph turns them into this)
         pass
     codes = graph.shutdown()
     print(f"[saycan] stopped: {codes}")
-    return 0
+    return 1 if dead else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

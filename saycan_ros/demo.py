@@ -29,12 +29,25 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("instruction", nargs="?", default=DEFAULT_INSTRUCTION, help=f"what the robot should do (default: '{DEFAULT_INSTRUCTION}')")
     parser.add_argument("--scene", default="default", help="start state from config/kitchen.yaml scenes (default: default)")
     parser.add_argument("--model", default="", help="language model: a local Hugging Face folder or .gguf file (default: embedded SmolLM2-135M)")
-    parser.add_argument("--max-steps", type=int, default=0, help="step limit (default: the planner's parameter)")
-    parser.add_argument("--top-k", type=int, default=5, help="candidates shown per step")
+    parser.add_argument("--max-steps", type=bounded(int, 0, 1000), default=0, help="step limit, 1..1000 (default 0: the planner's parameter)")
+    parser.add_argument("--top-k", type=bounded(int, 1, 57), default=5, help="candidates shown per step (default 5)")
     parser.add_argument("--out", default="", help="folder for the episode record (default: runs/demo-<time>)")
-    parser.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
-    parser.add_argument("--startup-timeout", type=float, default=240.0, help="seconds to wait for the nodes to come up")
+    parser.add_argument("--timeout", type=bounded(float, 1, 86400), default=900.0, help="give up after this many seconds")
+    parser.add_argument("--startup-timeout", type=bounded(float, 1, 3600), default=240.0, help="seconds to wait for the nodes to come up")
     return parser.parse_args(argv)
+
+
+def bounded(kind: type, low: float, high: float):
+    """An argparse type that refuses values outside [low, high] before anything starts."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a {kind.__name__}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}")
+        return value
+    return parse
 
 
 def main(argv: Sequence[str]) -> int:
@@ -44,7 +57,7 @@ def main(argv: Sequence[str]) -> int:
 
     instruction = normalize_instruction(args.instruction)  # refuse a bad instruction before starting anything
     out = Path(args.out or Path(os.environ.get("SAYCAN_ROOT", ".")) / "runs" / f"demo-{datetime.now():%Y%m%d-%H%M%S}")
-    nodes = parse_launch_file(find_launch_file("sim"), {"scene": args.scene, "model": args.model})
+    nodes = parse_launch_file(find_launch_file("sim"), {"scene": args.scene, "model": args.model, "top_k": str(args.top_k)})
     print(f"SayCan demo: \"{instruction}\"")
     print(f"  starting {len(nodes)} nodes as processes: {', '.join(n.name for n in nodes)}")
     print(f"  node logs: {out / 'logs'}")
@@ -62,7 +75,7 @@ def main(argv: Sequence[str]) -> int:
     judgement = judge(instruction, episode, world)
     episode.judgement.update(judgement)
     report(episode, result, judgement, out, time.monotonic() - started, args.top_k)
-    return 0 if judgement["success"] else 1
+    return 0 if judgement["success"] is not False else 1
 
 
 class DemoClient:
@@ -204,7 +217,7 @@ def print_step(step: StepRecord, top_k: int) -> None:
     best_llm = max(step.candidates, key=lambda c: c.llm)
     print(f"  step {step.index}: chose \"{step.chosen}\"")
     print(f"    {'skill':<28} {'LLM log p':>10} {'affordance':>11} {'combined':>9}")
-    for c in step.top(top_k):
+    for c in step.candidates:  # top-k by combined score, plus the LLM's favourite if it ranked lower
         mark = ">" if c.skill == step.chosen else " "
         print(f"  {mark} {c.skill:<28} {c.llm:>10.2f} {c.affordance:>11.2f} {c.combined:>9.2f}")
     chosen = step.candidates[0]
@@ -226,9 +239,10 @@ def judge(instruction: str, episode: EpisodeRecord, world: dict[str, Any] | None
                                 for n, o in world.get("objects", {}).items()}
     verdict["holding"] = world.get("held_object")
     goal = _known_goal(instruction)
-    if goal is None:
-        verdict.update(success=episode.status == "done",
-                       reason="no goal is known for this instruction; success = the planner finished with 'done'")
+    if goal is None:  # nothing to check the world against: say so rather than claim success
+        verdict.update(success=None if episode.status == "done" else False,
+                       reason="no goal is known for this instruction (not in config/eval/*.yaml); "
+                              + ("the planner finished with 'done'" if episode.status == "done" else "the planner did not finish"))
         return verdict
     from saycan_ros.eval.episodes import goal_satisfied, state_from_world  # judged like the evaluation harness
 
@@ -266,7 +280,8 @@ def report(episode: EpisodeRecord, result, judgement: dict[str, Any], out: Path,
               + f"; holding: {judgement.get('holding') or 'nothing'}")
     if judgement.get("unmet"):
         print(f"  goal not met: {', '.join(judgement['unmet'])}")
-    print(f"  SUCCESS: {'yes' if judgement['success'] else 'no'} ({judgement['reason']})")
+    verdict = {True: "yes", False: "no", None: "not judged"}[judgement["success"]]
+    print(f"  SUCCESS: {verdict} ({judgement['reason']})")
     path = episode.write_jsonl(out / "episode.jsonl", top_k=top_k)
     plots = [plot_step(step, out / f"step_{step.index:02d}.png", episode.instruction) for step in episode.steps]
     print(f"  episode record: {path}  (+ {len(plots)} score plot(s))")

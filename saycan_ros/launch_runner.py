@@ -10,10 +10,12 @@ remap: from/to, args), substitutions `$(var x)`, `$(env X [default])` and `$(fin
 """
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,8 +143,11 @@ class LaunchedGraph:
         self.env = {**os.environ, **(env or {})}
         self.processes: dict[str, subprocess.Popen] = {}
         self._logs: dict[str, IO] = {}
+        self._previous_handlers: dict[int, object] = {}
 
     def start(self) -> "LaunchedGraph":
+        self._install_signal_handlers()
+        atexit.register(self.shutdown)
         if self.log_dir:
             self.log_dir.mkdir(parents=True, exist_ok=True)
         for spec in self.nodes:
@@ -158,6 +163,17 @@ class LaunchedGraph:
                 [str(exe), *spec.args, *spec.ros_args()], env=self.env, stdout=out,
                 stderr=subprocess.STDOUT if out else None, start_new_session=True)
         return self
+
+    def _install_signal_handlers(self) -> None:
+        """SIGTERM/SIGHUP become KeyboardInterrupt, so `with LaunchedGraph(...)` blocks unwind and
+        stop the nodes: they run in their own sessions and would otherwise outlive us."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def interrupt(signum, frame):
+            raise KeyboardInterrupt(f"signal {signum}")
+
+        self._previous_handlers = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
 
     def dead(self) -> dict[str, int]:
         """Processes that have exited, with their exit codes."""
@@ -195,6 +211,10 @@ class LaunchedGraph:
         for f in self._logs.values():
             f.close()
         self._logs.clear()
+        for sig, handler in self._previous_handlers.items():
+            signal.signal(sig, handler)
+        self._previous_handlers = {}
+        atexit.unregister(self.shutdown)
         return {name: p.returncode for name, p in self.processes.items()}
 
     def __enter__(self) -> "LaunchedGraph":

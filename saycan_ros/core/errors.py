@@ -15,3 +15,7 @@ class UnknownSkillError(SayCanError):
 
 class InvalidInstructionError(SayCanError):
     """An instruction that cannot be planned: empty, absurdly long, or not text."""
+
+
+class EmptyInstructionError(InvalidInstructionError):
+    """The instruction has no text at all."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from saycan_ros.core.errors import ConfigError, InvalidInstructionError
+from saycan_ros.core.errors import ConfigError, EmptyInstructionError, InvalidInstructionError
 from saycan_ros.core.kitchen import config_dir, read_yaml_file
 
 MAX_INSTRUCTION_CHARS = 300
@@ -73,7 +73,7 @@ def normalize_instruction(instruction: object) -> str:
         raise InvalidInstructionError("the instruction must be text")
     text = " ".join(instruction.split())
     if not text:
-        raise InvalidInstructionError("the instruction is empty: say what the robot should do, e.g. 'throw away the apple'")
+        raise EmptyInstructionError("the instruction is empty: say what the robot should do, e.g. 'throw away the apple'")
     if len(text) > MAX_INSTRUCTION_CHARS:
         raise InvalidInstructionError(f"the instruction is {len(text)} characters long; the limit is {MAX_INSTRUCTION_CHARS}")
     if not re.search(r"[A-Za-z]", text):

@@ -207,18 +207,19 @@ class AffordanceNode(Node):
         skills = [self.library.get(t) for t in request.skills]
         try:
             if isinstance(self.model, PerceptionAffordance):
+                # under the lock: the estimate and its stamp come from the same observation
                 with self._lock:
                     received, stamp = self._obs_received, self._obs_stamp
-                if received is None:
-                    raise AffordanceUnavailable(
-                        "no camera observation yet: waiting for camera/segmentation/image_raw and "
-                        "camera/depth/image_raw with matching stamps")
-                age = time.monotonic() - received
-                if age > self.p["max_observation_age_s"]:
-                    raise AffordanceUnavailable(
-                        f"camera observation is stale: the newest arrived {age:.1f} s ago "
-                        f"(max_observation_age_s={self.p['max_observation_age_s']:g}); has the camera stopped?")
-                probabilities = self.model.estimate(skills)
+                    if received is None:
+                        raise AffordanceUnavailable(
+                            "no camera observation yet: waiting for camera/segmentation/image_raw and "
+                            "camera/depth/image_raw with matching stamps")
+                    age = time.monotonic() - received
+                    if age > self.p["max_observation_age_s"]:
+                        raise AffordanceUnavailable(
+                            f"camera observation is stale: the newest arrived {age:.1f} s ago "
+                            f"(max_observation_age_s={self.p['max_observation_age_s']:g}); has the camera stopped?")
+                    probabilities = self.model.estimate(skills)
                 response.observation_stamp = stamp
                 features = self.model.last_result.features if self.model.last_result else None
                 self.get_logger().debug(f"features: {features}")

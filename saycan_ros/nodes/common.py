@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import rclpy
-from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 
@@ -18,12 +19,15 @@ class Param:
     """A node parameter: its default (which fixes its type), what it means, and an optional check.
 
     `check` returns None when the value is fine, or a short reason ("must be > 0").
+    Parameters are read once at start and declared read-only, unless `dynamic` (the node reads
+    them again later); changes to dynamic ones go through the same check.
     """
 
     name: str
     default: Any
     description: str
     check: Callable[[Any], str | None] | None = None
+    dynamic: bool = False
 
 
 def positive(value: Any) -> str | None:
@@ -46,18 +50,37 @@ def declare_params(node: Node, params: Sequence[Param]) -> dict[str, Any]:
     """Declare every parameter with its description, read them, and validate.
 
     Raises ConfigError naming the node, the parameter and the reason on the first bad value.
+    Later changes (ros2 param set) to dynamic parameters are refused with the same reason.
     """
     values = {}
     for p in params:
+        descriptor = ParameterDescriptor(description=p.description, read_only=not p.dynamic)
         try:
-            value = node.declare_parameter(p.name, p.default, ParameterDescriptor(description=p.description)).value
+            value = node.declare_parameter(p.name, p.default, descriptor).value
         except Exception as exc:  # wrong type given on the command line / in YAML
             raise ConfigError(f"{node.get_name()}: parameter '{p.name}': {exc}") from None
-        reason = p.check(value) if p.check else None
+        reason = _problem(p, value)
         if reason:
             raise ConfigError(f"{node.get_name()}: parameter '{p.name}'={value!r} {reason}")
         values[p.name] = value
+    specs = {p.name: p for p in params}
+
+    def on_set(changes: list) -> SetParametersResult:
+        for change in changes:
+            spec = specs.get(change.name)
+            reason = _problem(spec, change.value) if spec else None
+            if reason:
+                return SetParametersResult(successful=False, reason=f"{change.name}={change.value!r} {reason}")
+        return SetParametersResult(successful=True)
+
+    node.add_on_set_parameters_callback(on_set)
     return values
+
+
+def _problem(spec: Param, value: Any) -> str | None:
+    if value is None:  # e.g. an empty list on the command line has no type
+        return f"needs a value like {spec.default!r}"
+    return spec.check(value) if spec.check else None
 
 
 def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None, threads: int = 4) -> int:
@@ -65,10 +88,11 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None, t
 
     A SayCanError while starting (bad parameter, missing model file) prints one line, not a traceback.
     """
-    rclpy.init(args=args)
     node = None
+    executor = None
     code = 0
     try:
+        rclpy.init(args=args)
         node = make_node()
         executor = MultiThreadedExecutor(num_threads=threads)
         executor.add_node(node)
@@ -78,8 +102,13 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None, t
     except SayCanError as exc:
         print(f"[saycan] error: {exc}", file=sys.stderr)
         code = 2
+    except RCLError as exc:  # e.g. a --params-file that does not exist
+        print(f"[saycan] error: bad ROS arguments: {exc}", file=sys.stderr)
+        code = 2
     finally:
         try:
+            if executor is not None:  # no callback may still be running when close() releases resources
+                executor.shutdown(timeout_sec=5.0)
             if node is not None:
                 close = getattr(node, "close", None)
                 if callable(close):

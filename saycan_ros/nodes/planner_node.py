@@ -23,7 +23,7 @@ from saycan_ros.core.episode import (
     STATUS_CANCELED, STATUS_DONE, STATUS_ERROR, STATUS_MAX_STEPS, STATUS_SKILL_FAILED,
     EpisodeRecord, SkillOutcome, StepRecord,
 )
-from saycan_ros.core.errors import InvalidInstructionError, SayCanError
+from saycan_ros.core.errors import EmptyInstructionError, InvalidInstructionError, SayCanError
 from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.planner import SayCanPlanner
 from saycan_ros.core.skills import Skill, SkillLibrary
@@ -104,7 +104,9 @@ class PlannerNode(Node):
 
     # -- entry points ------------------------------------------------------------------
     def _on_goal(self, goal_request) -> GoalResponse:
-        if self._busy.locked():
+        # Taken here and released when _execute ends, so two goals (or a goal and a command)
+        # arriving together cannot both be accepted.
+        if not self._busy.acquire(blocking=False):
             self.get_logger().warning(f"rejecting '{goal_request.instruction}': an instruction is already running")
             return GoalResponse.REJECT
         return GoalResponse.ACCEPT
@@ -119,9 +121,11 @@ class PlannerNode(Node):
                 msg.candidates = self._candidate_msgs(step)
             goal_handle.publish_feedback(msg)
 
-        with self._busy:
+        try:
             episode, code, message = self.run_episode(goal.instruction, goal.max_steps, feedback,
                                                       lambda: goal_handle.is_cancel_requested)
+        finally:
+            self._busy.release()  # acquired in _on_goal
         result = Result(success=code == Result.NONE, executed_steps=episode.executed if episode else [],
                         error_code=code, error_msg=message)
         if code == Result.CANCELED and goal_handle.is_cancel_requested:
@@ -170,7 +174,7 @@ class PlannerNode(Node):
         try:
             episode = planner.run(instruction, max_steps or None)
         except InvalidInstructionError as exc:
-            code = Result.EMPTY_INSTRUCTION if "empty" in str(exc) else Result.INVALID_INSTRUCTION
+            code = Result.EMPTY_INSTRUCTION if isinstance(exc, EmptyInstructionError) else Result.INVALID_INSTRUCTION
             self.get_logger().warning(f"instruction refused: {exc}")
             return None, code, str(exc)
         code = self._error_code(episode)
@@ -193,8 +197,14 @@ class PlannerNode(Node):
 
     # -- reporting ---------------------------------------------------------------------
     def _candidate_msgs(self, step: StepRecord) -> list[SkillCandidate]:
+        """The top-k by combined score, plus the language model's favourite when it is not among
+        them, so that a viewer can always tell what the affordances overruled."""
+        shown = step.top(self.p["top_k"])
+        favourite = max(step.candidates, key=lambda c: c.llm)
+        if favourite not in shown:
+            shown = [*shown, favourite]
         return [SkillCandidate(skill=c.skill, llm_log_likelihood=c.llm, affordance=c.affordance, combined=c.combined)
-                for c in step.top(self.p["top_k"])]
+                for c in shown]
 
     def _publish_plan(self, instruction: str, step: StepRecord, state: str, detail: str) -> None:
         msg = PlanStatus(instruction=instruction, step_index=step.index, chosen=step.chosen, state=state, detail=detail)

@@ -53,9 +53,9 @@ def _pose3(v: Any) -> str | None:
 PARAMS = (
     Param("kitchen_file", "", "kitchen description (locations, objects, scenes); empty: the package's config/kitchen.yaml"),
     Param("robot_file", "", "robot geometry (arm, camera); empty: the package's config/robot.yaml"),
-    Param("scene", "default", "scene of kitchen_file laid out at start and by sim/reset"),
-    Param("seed", 0, "seed of the small random jitter in object placement", non_negative),
-    Param("start_pose", [0.0, 0.0, 0.0], "robot start pose [x, y, yaw] in the odom frame", _pose3),
+    Param("scene", "default", "scene of kitchen_file laid out at start and by sim/reset", dynamic=True),
+    Param("seed", 0, "seed of the small random jitter in object placement", non_negative, dynamic=True),
+    Param("start_pose", [0.0, 0.0, 0.0], "robot start pose [x, y, yaw] in the odom frame (at start and sim/reset)", _pose3, dynamic=True),
     Param("physics_rate_hz", 120.0, "physics steps per second of simulated time", _within(30.0, 1000.0)),
     Param("odom_rate_hz", 50.0, "control tick: physics catches up, odom and joint_states go out", _within(1.0, 200.0)),
     Param("camera_rate_hz", 5.0, "head camera render and publish rate (wall clock)", _within(0.1, 60.0)),
@@ -223,7 +223,8 @@ class SimNode(Node):
         name = self.get_parameter("scene").value
         try:
             scene = self.kitchen.scene(name)
-            self.world.reset(scene, seed=self.get_parameter("seed").value)
+            self.world.reset(scene, seed=self.get_parameter("seed").value,
+                             start_pose=tuple(self.get_parameter("start_pose").value))
         except SayCanError as exc:
             response.success, response.message = False, str(exc)
             self.get_logger().error(f"sim/reset failed: {exc}")

@@ -212,7 +212,7 @@ class SkillExecutorNode(Node):
         except ValueError as exc:  # bad encoding / sizes: drop the frame, keep waiting (then NO_SENSOR_DATA)
             self._warn_once(str(exc))
             with self._lock:
-                self._depth = [f for f in self._depth if f is not depth_frame]
+                self._depth[:] = [f for f in self._depth if f is not depth_frame]  # in place: _on_depth holds this list
             return None
         self._look_after = None
         return percept

@@ -1,0 +1,29 @@
+"""declare_params: start-up validation, read-only parameters, checked dynamic changes."""
+from __future__ import annotations
+
+import pytest
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from saycan_ros.core.errors import ConfigError
+from saycan_ros.nodes.common import Param, declare_params, positive
+
+PARAMS = (Param("rate_hz", 10.0, "a start-up parameter", positive),
+          Param("scene", "default", "a dynamic parameter", lambda v: None if v else "must not be empty", dynamic=True))
+
+
+def test_bad_start_value_names_node_parameter_and_reason(ros_context):
+    node = Node("checked", context=ros_context, parameter_overrides=[Parameter("rate_hz", value=-1.0)])
+    with pytest.raises(ConfigError, match=r"checked: parameter 'rate_hz'=-1.0 must be > 0"):
+        declare_params(node, PARAMS)
+
+
+def test_changes_are_refused_when_read_only_or_invalid(ros_context):
+    node = Node("checked", context=ros_context)
+    assert declare_params(node, PARAMS) == {"rate_hz": 10.0, "scene": "default"}
+    read_only = node.set_parameters([Parameter("rate_hz", value=5.0)])[0]
+    assert not read_only.successful and node.get_parameter("rate_hz").value == 10.0
+    invalid = node.set_parameters([Parameter("scene", value="")])[0]
+    assert not invalid.successful and "must not be empty" in invalid.reason
+    assert node.set_parameters([Parameter("scene", value="kitchen2")])[0].successful
+    assert node.get_parameter("scene").value == "kitchen2"
