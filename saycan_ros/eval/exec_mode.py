@@ -91,6 +91,7 @@ class ExecClient:
 
         from saycan_msgs.action import ExecuteInstruction
         from saycan_msgs.msg import PlanStatus
+        from saycan_msgs.srv import GetAffordances, ScoreSkills
 
         self.graph = graph
         self.context = rclpy.Context()
@@ -99,6 +100,8 @@ class ExecClient:
         self.action = ActionClient(self.node, ExecuteInstruction, "execute_instruction")
         self.reset_client = self.node.create_client(Trigger, "sim/reset")
         self.params_client = self.node.create_client(SetParameters, "sim_node/set_parameters")
+        self.score_client = self.node.create_client(ScoreSkills, "score_skills")
+        self.afford_client = self.node.create_client(GetAffordances, "get_affordances")
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self._lock = threading.Lock()
         self._world: dict[str, Any] | None = None
@@ -111,6 +114,7 @@ class ExecClient:
         self._spin = threading.Thread(target=self.executor.spin, daemon=True)
         self._spin.start()
         self._Trigger, self._SetParameters, self._Goal = Trigger, SetParameters, ExecuteInstruction.Goal
+        self._GetAffordances = GetAffordances
 
     # -- subscriptions ---------------------------------------------------------------------
     def _on_world(self, msg) -> None:
@@ -135,12 +139,23 @@ class ExecClient:
         for label, ready in (("planner action server", self.action.server_is_ready),
                              ("sim/reset service", self.reset_client.service_is_ready),
                              ("sim_node parameters", self.params_client.service_is_ready),
-                             ("simulator world state", lambda: self.world()[0] is not None)):
+                             ("language model service", self.score_client.service_is_ready),
+                             ("simulator world state", lambda: self.world()[0] is not None),
+                             ("affordances from the camera", self._affordance_probe)):
             while not ready():
                 self.graph.check_alive()
                 if time.monotonic() > deadline:
                     raise SayCanError(f"the graph did not come up within {timeout_s:.0f} s (waiting for the {label})")
                 time.sleep(0.25)
+
+    def _affordance_probe(self) -> bool:
+        """The affordance node answers from a fresh camera image (so the camera is flowing)."""
+        if not self.afford_client.service_is_ready():
+            return False
+        future = self.afford_client.call_async(self._GetAffordances.Request(skills=["done"]))
+        done = threading.Event()
+        future.add_done_callback(lambda _: done.set())
+        return done.wait(5.0) and future.result() is not None and bool(future.result().success)
 
     def set_scene(self, name: str, pose: Sequence[float] | None, timeout_s: float = 30.0) -> dict[str, Any]:
         """Set sim_node's scene (and start pose), reset, and return the fresh world state."""
