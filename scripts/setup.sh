@@ -19,12 +19,15 @@ if [ -z "$python_bin" ]; then
 fi
 
 # 1. Python environment.
-deps_hash="$(hash_of requirements.txt requirements.lock requirements-nodeps.txt)"
+deps_hash="$(hash_of requirements.txt requirements.lock requirements-nodeps.txt requirements-server.txt)"
 if ! stage_done deps "$deps_hash"; then
   echo "==> [1/4] creating the project environment in .venv (pinned ROS 2 Kilted wheels, torch CPU, transformers, pybullet)"
   [ -x "$venv/bin/python" ] || "$python_bin" -m venv "$venv"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check -r requirements.txt -c requirements.lock
   "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
+  echo "    + llama.cpp's OpenAI-compatible server (compiled once, ~5 min on 2 cores; pip caches the wheel)"
+  CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+    -r requirements-server.txt -c requirements.lock
   "$venv/bin/python" scripts/fix_ros_wheel_cmake.py
   mark_done deps "$deps_hash"
 else

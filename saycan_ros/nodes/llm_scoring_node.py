@@ -33,11 +33,16 @@ PARAMS = (
     Param("api_key", _DEFAULTS.api_key, "openai backend: bearer token, if the server needs one"),
     Param("timeout_s", _DEFAULTS.timeout_s, "openai backend: time limit per request", positive),
     Param("retries", _DEFAULTS.retries, "openai backend: retries after a failed request", non_negative),
+    Param("backoff_s", _DEFAULTS.backoff_s, "openai backend: first retry backoff, doubling each retry", non_negative),
+    Param("concurrency", _DEFAULTS.concurrency, "openai backend: requests in flight at once", positive),
     Param("threads", _DEFAULTS.threads, "torch CPU threads (0: torch's default)", non_negative),
+    Param("prefix_cache", _DEFAULTS.prefix_cache, "reuse the previous call's prompt cache when the prompt only grew by the last step"),
+    Param("cache_dir", _DEFAULTS.cache_dir, "where the embedded model is converted to ('' : $SAYCAN_CACHE or ~/.cache/saycan_ros/models)"),
     Param("prompt_file", "", "few-shot prompt (YAML); empty: the package's config/prompts.yaml"),
 )
-SCORER_KEYS = ("backend", "model", "device", "dtype", "mode", "memory_budget_mb", "max_chunk_tokens",
-               "batch_size", "server_url", "api_key", "timeout_s", "retries", "threads")
+SCORER_KEYS = ("backend", "model", "device", "dtype", "mode", "memory_budget_mb", "max_chunk_tokens", "batch_size",
+               "server_url", "api_key", "timeout_s", "retries", "backoff_s", "concurrency", "threads",
+               "prefix_cache", "cache_dir")
 
 
 class LlmScoringNode(Node):
@@ -79,7 +84,7 @@ class LlmScoringNode(Node):
         stats = getattr(self.scorer, "last_stats", None)
         values = {"service_ms": f"{elapsed_s * 1000:.1f}", "skills": str(n_skills), "calls": str(self.calls)}
         if stats is not None:
-            values.update(mode=stats.mode, prompt_tokens=str(stats.prompt_tokens),
+            values.update(mode=stats.mode, prompt_tokens=str(stats.prompt_tokens), scorer_ms=f"{stats.elapsed_s * 1000:.1f}",
                           prompt_tokens_encoded=str(stats.prompt_tokens_encoded),
                           skill_tokens=str(stats.skill_tokens), forward_passes=str(stats.forward_passes))
         status = DiagnosticStatus(level=DiagnosticStatus.OK, name="saycan/llm_scoring", hardware_id=self.p["model"] or "embedded",
