@@ -8,18 +8,15 @@ combined score), judges success from the simulator's final world state, writes t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
-from saycan_ros.core.episode import EpisodeRecord, SkillOutcome, StepRecord
+from saycan_ros.core.episode import EpisodeRecord, StepRecord
 from saycan_ros.core.errors import SayCanError
-from saycan_ros.core.scoring import Candidate
 
 DEFAULT_INSTRUCTION = "throw away the apple"
 
@@ -53,6 +50,7 @@ def bounded(kind: type, low: float, high: float):
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     from saycan_ros.core.prompt import normalize_instruction
+    from saycan_ros.graph_client import GraphClient
     from saycan_ros.launch_runner import LaunchedGraph, find_launch_file, parse_launch_file
 
     instruction = normalize_instruction(args.instruction)  # refuse a bad instruction before starting anything
@@ -63,157 +61,32 @@ def main(argv: Sequence[str]) -> int:
     print(f"  node logs: {out / 'logs'}")
     started = time.monotonic()
     with LaunchedGraph(nodes, log_dir=out / "logs") as graph:
-        client = DemoClient(graph, top_k=args.top_k)
+        client = GraphClient(graph, "saycan_demo")
+        last_phase = [""]
+
+        def on_phase(phase: str) -> None:
+            if phase != last_phase[0]:
+                print(f"      ... {phase}", flush=True)
+            last_phase[0] = phase
+
+        client.on_step = print_step
+        client.on_phase = on_phase
+        client.on_outcome = lambda index, detail: print(f"      -> {'succeeded' if detail == 'ok' else detail}", flush=True)
         try:
-            client.wait_until_ready(args.startup_timeout)
+            client.wait_until_ready(args.startup_timeout, lambda label: print(f"  waiting for the {label} ...", flush=True))
             print(f"  graph ready in {time.monotonic() - started:.0f} s\n")
-            episode, result = client.execute(instruction, args.max_steps, args.timeout)
-            world = client.world_state()
+            episode = client.execute(instruction, args.max_steps, args.timeout)
+            world = client.world()[0]
         finally:
             client.close()
             print("\n  shutting the nodes down (SIGINT, then SIGTERM, then SIGKILL)")
     judgement = judge(instruction, episode, world)
     episode.judgement.update(judgement)
-    report(episode, result, judgement, out, time.monotonic() - started, args.top_k)
+    report(episode, judgement, out, time.monotonic() - started, args.top_k)
     return 0 if judgement["success"] is not False else 1
 
 
-class DemoClient:
-    """An rclpy client node spinning in a background thread."""
-
-    def __init__(self, graph, top_k: int):
-        import rclpy
-        from rclpy.action import ActionClient
-        from rclpy.executors import MultiThreadedExecutor
-        from rclpy.qos import DurabilityPolicy, QoSProfile
-        from std_msgs.msg import String
-
-        from saycan_msgs.action import ExecuteInstruction
-        from saycan_msgs.msg import PlanStatus
-        from saycan_msgs.srv import GetAffordances, ScoreSkills
-
-        self.graph, self.top_k = graph, top_k
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node("saycan_demo", context=self.context)
-        self.action = ActionClient(self.node, ExecuteInstruction, "execute_instruction")
-        self.afford = self.node.create_client(GetAffordances, "get_affordances")
-        self.score = self.node.create_client(ScoreSkills, "score_skills")
-        self._world: dict[str, Any] | None = None
-        self._outcomes: dict[int, str] = {}
-        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self.node.create_subscription(String, "sim/world_state", self._on_world, latched)
-        self.node.create_subscription(PlanStatus, "saycan/plan", self._on_plan, 50)
-        self.executor = MultiThreadedExecutor(num_threads=3, context=self.context)
-        self.executor.add_node(self.node)
-        self._spin = threading.Thread(target=self.executor.spin, daemon=True)
-        self._spin.start()
-        self._GetAffordances, self._ExecuteInstruction = GetAffordances, ExecuteInstruction
-
-    def _on_world(self, msg) -> None:
-        try:
-            self._world = json.loads(msg.data)
-        except ValueError:
-            pass
-
-    def _on_plan(self, msg) -> None:
-        if msg.detail:
-            self._outcomes[msg.step_index] = msg.detail
-
-    def world_state(self) -> dict[str, Any] | None:
-        time.sleep(0.6)  # one more world_state period so the final placement is in
-        return self._world
-
-    def wait_until_ready(self, timeout_s: float) -> None:
-        """Every node answers and the camera is flowing: a probe GetAffordances succeeds."""
-        deadline = time.monotonic() + timeout_s
-        stages = [("planner action server", lambda: self.action.server_is_ready()),
-                  ("language model service", lambda: self.score.service_is_ready()),
-                  ("simulator world state", lambda: self._world is not None),
-                  ("affordances from the camera", self._affordance_probe)]
-        for label, ready in stages:
-            print(f"  waiting for {label} ...", flush=True)
-            while not ready():
-                self.graph.check_alive()
-                if time.monotonic() > deadline:
-                    raise SayCanError(f"the graph did not come up within {timeout_s:.0f} s (waiting for {label}); see the node logs")
-                time.sleep(0.25)
-
-    def _affordance_probe(self) -> bool:
-        if not self.afford.service_is_ready():
-            return False
-        future = self.afford.call_async(self._GetAffordances.Request(skills=["done"]))
-        done = threading.Event()
-        future.add_done_callback(lambda _: done.set())
-        return done.wait(5.0) and future.result() is not None and future.result().success
-
-    def execute(self, instruction: str, max_steps: int, timeout_s: float):
-        episode = EpisodeRecord(instruction)
-        printed: set[int] = set()
-        last_phase = [""]
-
-        def on_feedback(msg) -> None:
-            fb = msg.feedback
-            if fb.phase == "chosen" and fb.step_index not in printed:
-                printed.add(fb.step_index)
-                self._finish_previous(episode)
-                step = StepRecord(fb.step_index, [Candidate(c.skill, c.llm_log_likelihood, c.affordance, c.combined)
-                                                  for c in fb.candidates], fb.chosen_skill)
-                episode.steps.append(step)
-                print_step(step, self.top_k)
-            elif fb.phase and fb.phase != "chosen" and fb.phase != last_phase[0]:
-                print(f"      ... {fb.phase}", flush=True)
-            last_phase[0] = fb.phase
-
-        goal = self._ExecuteInstruction.Goal(instruction=instruction, max_steps=max_steps)
-        send = self.action.send_goal_async(goal, feedback_callback=on_feedback)
-        handle = _wait(send, 30.0, "the planner did not accept the goal")
-        if not handle.accepted:
-            raise SayCanError("the planner rejected the goal (is another instruction running?)")
-        response = _wait(handle.get_result_async(), timeout_s, f"no result within {timeout_s:.0f} s", self.graph)
-        time.sleep(0.3)  # the last PlanStatus may trail the result
-        self._finish_previous(episode)
-        result = response.result
-        episode.status = "done" if result.success else _code_name(result.error_code).lower()
-        episode.error_msg = result.error_msg
-        episode.finished_at = time.time()
-        return episode, result
-
-    def _finish_previous(self, episode: EpisodeRecord) -> None:
-        """Attach the executor's outcome (from saycan/plan) to the steps that lack one, and print it."""
-        for step in episode.steps:
-            if step.outcome is None and step.index in self._outcomes:
-                detail = self._outcomes[step.index]
-                step.outcome = SkillOutcome(detail == "ok", 0, detail)
-                print(f"      -> {'succeeded' if detail == 'ok' else detail}", flush=True)
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.context.try_shutdown()
-
-
-def _wait(future, timeout_s: float, message: str, graph=None):
-    done = threading.Event()
-    future.add_done_callback(lambda _: done.set())
-    deadline = time.monotonic() + timeout_s
-    while not done.wait(0.5):
-        if graph is not None:
-            graph.check_alive()
-        if time.monotonic() > deadline:
-            raise SayCanError(message)
-    return future.result()
-
-
-def _code_name(code: int) -> str:
-    from saycan_msgs.action import ExecuteInstruction
-
-    names = {getattr(ExecuteInstruction.Result, n): n for n in dir(ExecuteInstruction.Result)
-             if n.isupper() and isinstance(getattr(ExecuteInstruction.Result, n), int)}
-    return names.get(code, str(code))
-
-
-def print_step(step: StepRecord, top_k: int) -> None:
+def print_step(step: StepRecord) -> None:
     best_llm = max(step.candidates, key=lambda c: c.llm)
     print(f"  step {step.index}: chose \"{step.chosen}\"")
     print(f"    {'skill':<28} {'LLM log p':>10} {'affordance':>11} {'combined':>9}")
@@ -267,13 +140,13 @@ def _known_goal(instruction: str):
     return None
 
 
-def report(episode: EpisodeRecord, result, judgement: dict[str, Any], out: Path, wall_s: float, top_k: int) -> None:
+def report(episode: EpisodeRecord, judgement: dict[str, Any], out: Path, wall_s: float, top_k: int) -> None:
     from saycan_ros.plots import plot_step
 
     print()
-    print(f"  planner: {'finished with done' if result.success else _code_name(result.error_code)}"
-          + (f" ({result.error_msg})" if result.error_msg else ""))
-    print(f"  executed: {', '.join(result.executed_steps) or 'nothing'}")
+    print(f"  planner: {'finished with done' if episode.status == 'done' else episode.status}"
+          + (f" ({episode.error_msg})" if episode.error_msg else ""))
+    print(f"  executed: {', '.join(s.chosen for s in episode.steps if s.outcome and s.outcome.success) or 'nothing'}")
     finals = judgement.get("final_objects", {})
     if finals:
         print("  final world state: " + "; ".join(f"{n}: {at or 'floor/robot'}" for n, at in sorted(finals.items()))
