@@ -30,6 +30,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--top-k", type=bounded(int, 1, 57), default=5, help="candidates shown per step (default 5)")
     parser.add_argument("--out", default="", help="folder for the episode record (default: runs/demo-<time>)")
     parser.add_argument("--timeout", type=bounded(float, 1, 86400), default=900.0, help="give up after this many seconds")
+    parser.add_argument("--domain-id", type=bounded(int, 0, 101), default=None,
+                        help="ROS_DOMAIN_ID of the demo's graph (default: a free one, printed, so nothing else on the machine interferes)")
     parser.add_argument("--startup-timeout", type=bounded(float, 1, 3600), default=240.0, help="seconds to wait for the nodes to come up")
     return parser.parse_args(argv)
 
@@ -51,7 +53,7 @@ def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     from saycan_ros.core.prompt import normalize_instruction
     from saycan_ros.graph_client import GraphClient
-    from saycan_ros.launch_runner import LaunchedGraph, find_launch_file, parse_launch_file
+    from saycan_ros.launch_runner import LaunchedGraph, find_launch_file, parse_launch_file, use_private_ros_domain
 
     instruction = normalize_instruction(args.instruction)  # refuse a bad instruction before starting anything
     out = Path(args.out or Path(os.environ.get("SAYCAN_ROOT", ".")) / "runs" / f"demo-{datetime.now():%Y%m%d-%H%M%S}")
@@ -59,6 +61,8 @@ def main(argv: Sequence[str]) -> int:
     print(f"SayCan demo: \"{instruction}\"")
     print(f"  starting {len(nodes)} nodes as processes: {', '.join(n.name for n in nodes)}")
     print(f"  node logs: {out / 'logs'}")
+    domain = use_private_ros_domain(args.domain_id)
+    print(f"  ROS_DOMAIN_ID={domain} (localhost only): export it to watch, e.g. ros2 topic echo /saycan/plan")
     started = time.monotonic()
     with LaunchedGraph(nodes, log_dir=out / "logs") as graph:
         client = GraphClient(graph, "saycan_demo")

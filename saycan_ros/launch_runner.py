@@ -134,6 +134,20 @@ def find_launch_file(name: str) -> Path:
     return package_share("saycan_ros") / "launch" / f"{name}.launch.yaml"
 
 
+def use_private_ros_domain(domain_id: int | None = None) -> int:
+    """Give a self-contained graph (the simulated demo, exec-mode evaluation) a ROS domain of its
+    own on this machine only, so it cannot talk to another graph running here (a second demo, a
+    robot's nodes). Call before rclpy is initialised; returns the domain id chosen."""
+    import random
+
+    if domain_id is None:
+        current = os.environ.get("ROS_DOMAIN_ID")
+        domain_id = random.choice([d for d in range(1, 102) if str(d) != current])  # 0..101: safe with Fast DDS ports
+    os.environ["ROS_DOMAIN_ID"] = str(domain_id)
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    return domain_id
+
+
 class LaunchedGraph:
     """The processes of one launch. Use as a context manager; `shutdown()` is idempotent."""
 

@@ -8,6 +8,12 @@ cd "$root"
 venv="$root/.venv"
 stamp_dir="$venv/.saycan"
 
+# pip, quiet; drops the warnings some machines' global pip config causes (extra index folders that
+# do not exist), keeping pip's exit status (pipefail).
+pip_install() {
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check "$@" 2>&1 \
+    | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+}
 hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
 stage_done() { [ -f "$stamp_dir/$1" ] && [ "$(cat "$stamp_dir/$1")" = "$2" ]; }
 mark_done() { mkdir -p "$stamp_dir"; echo "$2" > "$stamp_dir/$1"; }
@@ -23,11 +29,10 @@ deps_hash="$(hash_of requirements.txt requirements.lock requirements-nodeps.txt 
 if ! stage_done deps "$deps_hash"; then
   echo "==> [1/4] creating the project environment in .venv (pinned ROS 2 Kilted wheels, torch CPU, transformers, pybullet)"
   [ -x "$venv/bin/python" ] || "$python_bin" -m venv "$venv"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r requirements.txt -c requirements.lock
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
+  pip_install -r requirements.txt -c requirements.lock
+  pip_install --no-deps -r requirements-nodeps.txt
   echo "    + llama.cpp's OpenAI-compatible server (compiled once, ~5 min on 2 cores; pip caches the wheel)"
-  CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-    -r requirements-server.txt -c requirements.lock
+  CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" pip_install -r requirements-server.txt -c requirements.lock
   "$venv/bin/python" scripts/fix_ros_wheel_cmake.py
   mark_done deps "$deps_hash"
 else

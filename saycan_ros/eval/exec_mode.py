@@ -83,7 +83,7 @@ def run_exec_mode(episodes: Sequence[Episode], kitchen: Kitchen, args, affordanc
                   ) -> tuple[list[EpisodeResult], list[str]]:
     """Run every episode through the graph; returns (results, notes about skipped episodes)."""
     from saycan_ros.eval.harness import judge
-    from saycan_ros.launch_runner import LaunchedGraph
+    from saycan_ros.launch_runner import LaunchedGraph, use_private_ros_domain
 
     if affordance not in ("graph", "perception", "none"):
         raise ConfigError(f"exec mode uses the graph's camera-based affordance model (or none with --no-affordance); "
@@ -97,6 +97,7 @@ def run_exec_mode(episodes: Sequence[Episode], kitchen: Kitchen, args, affordanc
     results: list[EpisodeResult] = []
     print(f"exec mode: starting {len(nodes)} nodes ({', '.join(n.name for n in nodes)}); logs in {out_dir / 'logs'}",
           flush=True)
+    use_private_ros_domain()  # no other graph on this machine may answer our goals
     with LaunchedGraph(nodes, log_dir=out_dir / "logs") as graph:
         client = GraphClient(graph, "saycan_eval")
         try:
