@@ -30,9 +30,10 @@ if ! stage_done deps "$deps_hash"; then
   echo "==> [1/4] creating the project environment in .venv (pinned ROS 2 Kilted wheels, torch CPU, transformers, pybullet)"
   [ -x "$venv/bin/python" ] || "$python_bin" -m venv "$venv"
   pip_install -r requirements.txt -c requirements.lock
-  pip_install --no-deps -r requirements-nodeps.txt
   echo "    + llama.cpp's OpenAI-compatible server (compiled once, ~5 min on 2 cores; pip caches the wheel)"
   CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" pip_install -r requirements-server.txt -c requirements.lock
+  # last: pip would otherwise complain at every later install about their unused declared deps
+  pip_install --no-deps -r requirements-nodeps.txt
   "$venv/bin/python" scripts/fix_ros_wheel_cmake.py
   mark_done deps "$deps_hash"
 else
