@@ -69,7 +69,9 @@ def main(argv: Sequence[str]) -> int:
         last_phase = [""]
 
         def on_phase(phase: str) -> None:
-            if phase != last_phase[0]:
+            # the executor's phases ("pick up the apple: lifting"), each once; the planner's own
+            # (scoring, affordances, executing) would only interleave with the tables
+            if ":" in phase and phase != last_phase[0]:
                 print(f"      ... {phase}", flush=True)
             last_phase[0] = phase
 
