@@ -6,11 +6,13 @@ ValueError with the encoding's name so a node can log one clear line and drop th
 from __future__ import annotations
 
 import sys
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo, Image
+
+from saycan_ros.perception.camera_model import PinholeCamera
 
 # encoding -> (numpy dtype, channels)
 ENCODINGS: dict[str, tuple[np.dtype, int]] = {
@@ -24,15 +26,6 @@ ENCODINGS: dict[str, tuple[np.dtype, int]] = {
     "16UC1": (np.dtype(np.uint16), 1),
     "32FC1": (np.dtype(np.float32), 1),
 }
-
-
-class PinholeLike(Protocol):
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-    width: int
-    height: int
 
 
 def _layout(encoding: str) -> tuple[np.dtype, int]:
@@ -96,7 +89,7 @@ def numpy_to_image(array: np.ndarray, encoding: str, stamp: Time | None = None, 
     return msg
 
 
-def make_camera_info(camera: PinholeLike, stamp: Time | None = None, frame_id: str = "") -> CameraInfo:
+def make_camera_info(camera: PinholeCamera, stamp: Time | None = None, frame_id: str = "") -> CameraInfo:
     """CameraInfo for an undistorted pinhole camera (plumb_bob with zero distortion)."""
     msg = CameraInfo()
     if stamp is not None:
