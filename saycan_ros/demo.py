@@ -103,8 +103,11 @@ def print_step(step: StepRecord) -> None:
     if best_llm.skill != chosen.skill:
         print(f"    why: the language model liked \"{best_llm.skill}\" best (log p {best_llm.llm:.2f}), but its "
               f"affordance is {best_llm.affordance:.2f}; \"{chosen.skill}\" has the best product.")
-    else:
+    elif chosen.affordance >= 0.5:
         print(f"    why: most useful for the instruction (highest LLM score) and feasible (affordance {chosen.affordance:.2f}).")
+    else:
+        print(f"    why: the language model's clear favourite; the value function doubts it (affordance "
+              f"{chosen.affordance:.2f}), but no likelier skill has a better product.")
     sys.stdout.flush()
 
 
