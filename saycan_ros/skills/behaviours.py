@@ -141,9 +141,9 @@ class Skills:
             if max(abs(now[0] - last[0]), abs(now[1] - last[1])) > 0.002:
                 last, last_change = now, self.obs.t
             elapsed = self.obs.t - t0
-            if elapsed > duration + 0.5 and self.obs.t - last_change > 1.0:
+            if elapsed > duration + 0.5 and self.obs.t - last_change > self.cfg.joint_stall_s:
                 return False  # stalled: something is in the way
-            if elapsed > 2.0 * duration + 5.0:
+            if elapsed > 2.0 * duration + 2.0 * self.cfg.joint_stall_s + 5.0:
                 return False
             yield Command(phase=phase, progress=progress)
 

@@ -22,6 +22,9 @@ class ExecutorConfig:
     scan_angle: float = 0.6            # rad: find/pick look this far left and right when X is not in view
     travel_lift: float = 0.95          # m: lift while driving (grasp point above counter tops)
     joint_tolerance: float = 0.01      # m: a lift/arm target counts as reached within this
+    # s without joint progress before a lift/arm move counts as blocked; generous because a loaded
+    # machine delays joint_states (a 1 s window failed demo runs with nothing in the way)
+    joint_stall_s: float = 2.5
     align_lateral: float = 0.025       # m: an object this close to the arm's line counts as straight ahead
     reach_margin: float = 0.03         # m: keep the arm this far inside its limits when reaching
     max_approach_adjust: float = 0.3   # m: how far pick/place may drive the base to bring a target into reach
