@@ -11,6 +11,11 @@ callback group; the topic inputs run in another and only hand commands over thro
 they never wait for a physics step or a render. Physics advances in fixed steps of
 1/physics_rate_hz and catches up with wall time x real_time_factor on each control tick; when the
 machine cannot keep up, the simulation runs slower than real time rather than piling up a backlog.
+
+Time: with publish_clock (the default) the node publishes the simulated time on /clock and stamps
+every message with it, like Gazebo. Nodes started with use_sim_time:=true (sim.launch.yaml) then
+measure their timeouts and stall windows in simulated time, so a loaded machine that slows or
+pauses the simulation slows the robot's clock with it instead of failing its skills.
 """
 from __future__ import annotations
 
@@ -23,6 +28,8 @@ from typing import Any
 
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
+from rclpy.time import Time
+from rosgraph_msgs.msg import Clock
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -65,6 +72,8 @@ PARAMS = (
     Param("cmd_vel_timeout_s", 0.5, "stop the base when no cmd_vel arrived for this long", positive),
     Param("world_state_rate_hz", 2.0, "sim/world_state period publish rate (it also goes out on every change)", positive),
     Param("max_catch_up_s", 0.25, "most simulated time one control tick may run; beyond it the sim slows down", positive),
+    Param("publish_clock", True, "publish the simulated time on /clock and stamp messages with it "
+          "(run the other nodes with use_sim_time:=true)"),
     Param("stats_period_s", 30.0, "log the achieved real-time factor and camera rate this often (0: never)", non_negative),
 )
 
@@ -102,6 +111,7 @@ class SimNode(Node):
         self.depth_info_pub = self.create_publisher(CameraInfo, "camera/depth/camera_info", images)
         self.seg_pub = self.create_publisher(Image, "camera/segmentation/image_raw", images)
         self.state_pub = self.create_publisher(String, "sim/world_state", latched)
+        self.clock_pub = self.create_publisher(Clock, "/clock", reliable) if self.p["publish_clock"] else None
         self.create_subscription(Twist, "cmd_vel", self._on_cmd_vel, reliable, callback_group=inputs)
         self.create_subscription(JointTrajectory, "arm_controller/joint_trajectory",
                                  lambda m: self._on_trajectory(m, "arm", ARM_JOINTS), reliable, callback_group=inputs)
@@ -178,10 +188,18 @@ class SimNode(Node):
         steps = int(due / dt + 1e-9)
         if steps > 0:
             self.world.step(steps * dt)
+        if self.clock_pub is not None:
+            self.clock_pub.publish(Clock(clock=self._stamp()))
         self._publish_robot_state()
 
+    def _stamp(self):
+        """Header stamp: the simulated time when it is published on /clock, else the node's clock."""
+        if self.clock_pub is not None:
+            return Time(nanoseconds=int(round(self.world.sim_time * 1e9))).to_msg()
+        return self.get_clock().now().to_msg()
+
     def _publish_robot_state(self) -> None:
-        stamp = self.get_clock().now().to_msg()
+        stamp = self._stamp()
         x, y, yaw = self.world.base_pose()
         v, w = self.world.base_velocity()
         odom = Odometry()
@@ -200,7 +218,7 @@ class SimNode(Node):
 
     def _render(self) -> None:
         rgb, depth, seg = self.world.render()
-        stamp = self.get_clock().now().to_msg()
+        stamp = self._stamp()
         info = make_camera_info(self.world.camera, stamp, CAMERA_FRAME)
         self.color_pub.publish(numpy_to_image(rgb, "rgb8", stamp, CAMERA_FRAME))
         self.color_info_pub.publish(info)

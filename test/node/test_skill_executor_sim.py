@@ -24,8 +24,8 @@ from helpers import Spinner, wait_for, wait_future  # noqa: E402
 from test_skill_executor import Client, executor_node  # noqa: E402
 
 R = ExecuteSkill.Result
-# Simulated seconds per wall second; the executor's loop runs on wall time, so this only makes the
-# test quicker (SAYCAN_TEST_RTF=1 measures real-time behaviour).
+# Simulated seconds per wall second. The executor runs on the simulator's /clock (use_sim_time, as
+# in sim.launch.yaml), so this only makes the test quicker (SAYCAN_TEST_RTF=1: real time).
 RTF = float(os.environ.get("SAYCAN_TEST_RTF", "2.0"))
 
 
@@ -52,12 +52,12 @@ def sim_graph(ros_context):
     sim = SimNode(context=ros_context, parameter_overrides=[
         Parameter("real_time_factor", value=RTF), Parameter("camera_rate_hz", value=5.0),
         Parameter("stats_period_s", value=0.0)])
-    node = executor_node(ros_context)
+    node = executor_node(ros_context, use_sim_time=True)
     client = Watcher(ros_context)
-    with Spinner(ros_context, sim, node, client, threads=6):
+    with Spinner(ros_context, sim, node, client, threads=6) as spinner:
         assert client.action.wait_for_server(timeout_sec=30.0)
         wait_for(lambda: client.state is not None and client.odom is not None, 30.0, "the simulator's topics")
-        yield sim, node, client
+        yield sim, node, client, spinner
     node.close()
     for n in (node, sim, client):
         n.destroy_node()
@@ -65,7 +65,7 @@ def sim_graph(ros_context):
 
 
 def test_throw_away_the_apple(sim_graph):
-    sim, node, client = sim_graph
+    sim, node, client, _ = sim_graph
     steps = [("go to the close counter", "go_to", "", "close counter"), ("pick up the apple", "pick", "apple", ""),
              ("go to the trash can", "go_to", "", "trash can"), ("put down the apple", "place", "apple", "")]
     timings = []
@@ -87,7 +87,7 @@ def test_throw_away_the_apple(sim_graph):
 
 def test_pick_without_the_object_in_view_fails_cleanly(sim_graph):
     """At the start pose the close counter's objects are far off; the banana is on the far counter."""
-    sim, node, client = sim_graph
+    sim, node, client, _ = sim_graph
     result = client.run("pick up the banana", "pick", "banana", wait_s=60.0)
     assert result.error_code == R.OBJECT_NOT_FOUND, result.error_msg
     result = client.run("put down the banana", "place", "banana", wait_s=30.0)
@@ -95,7 +95,7 @@ def test_pick_without_the_object_in_view_fails_cleanly(sim_graph):
 
 
 def test_cancel_stops_the_base(sim_graph):
-    sim, node, client = sim_graph
+    sim, node, client, _ = sim_graph
     handle = client.send("go to the far counter", "go_to", location="far counter")
     assert handle is not None
     wait_for(lambda: abs(client.odom.twist.twist.angular.z) > 0.05 or abs(client.odom.twist.twist.linear.x) > 0.05,
@@ -118,3 +118,22 @@ def test_cancel_stops_the_base(sim_graph):
     assert moved < 0.02
     assert time.monotonic() - t_cancel < 5.0
     assert client.run("done", "done", wait_s=20.0).success  # the executor serves the next goal
+
+
+def test_a_paused_simulation_pauses_the_executors_clock(sim_graph):
+    """A loaded machine can starve the simulator for seconds (CI saw 2.7 s). On the simulated clock
+    that is no time at all: no sensor timeout, no stall, the skill carries on once physics resumes."""
+    sim, node, client, spinner = sim_graph
+    handle = client.send("go to the table", "go_to", location="table")
+    assert handle is not None
+    wait_for(lambda: abs(client.odom.twist.twist.angular.z) > 0.05 or abs(client.odom.twist.twist.linear.x) > 0.05,
+             30.0, "the base to move")
+    sensor_timeout = node.get_parameter("sensor_timeout_s").value
+    spinner.executor.remove_node(sim)  # physics, odom, joint_states and /clock stop
+    try:
+        time.sleep(sensor_timeout + 1.5)
+    finally:
+        spinner.executor.add_node(sim)
+    final = wait_future(handle.get_result_async(), 120.0)
+    assert final.result.success, f"{final.result.error_code} {final.result.error_msg}"
+    wait_for(lambda: client.state["robot_location"] == "table", 10.0, "the robot at the table")
