@@ -284,8 +284,22 @@ class Skills:
     def find(self, name: str) -> Behaviour[Outcome]:
         yield from self.wait_ready(f"find {name}: waiting for sensors")
         phase = f"find {name}"
-        if (yield from self.look(f"{phase}: looking", 0.02)).find(name):
-            return Outcome.ok(f"the {name} is in view")
+        seen = (yield from self.look(f"{phase}: looking", 0.02)).find(name)
+        if seen is not None:
+            closer = self._work_location_for(seen)
+            if closer is None:
+                return Outcome.ok(f"the {name} is in view")
+            # In view but farther than pick's short approach can make up: 'find' leaves the robot
+            # ready to manipulate, so go to the work location in front of it and look again.
+            goal = Pose2D(*self.kitchen.locations[closer].pose)
+            yield from self.stow(f"{phase}: stowing the arm", 0.05)
+            try:
+                yield from self.drive_to(goal, f"{phase}: going to the {closer} (in view, out of reach)", 0.1, 0.8)
+                if (yield from self.scan_for(name, f"{phase}: looking at the {closer}", 0.9, goal.yaw)) is not None:
+                    return Outcome.ok(f"the {name} is in view at the {closer}")
+            except SkillFailure as exc:  # blocked on the way: search as if it had not been seen
+                if exc.code != ErrorCode.NAVIGATION_FAILED:
+                    raise
         here = self.here()
         plan = self.search_plan()
         if here in plan:  # search here first: no driving
@@ -306,6 +320,25 @@ class Skills:
                 return Outcome.ok(f"the {name} is in view at the {loc}")
         raise SkillFailure(ErrorCode.OBJECT_NOT_FOUND,
                            f"the {name} was not seen at any of: {', '.join(plan) or '(no search locations)'}")
+
+    def _work_location_for(self, seen: SeenObject) -> str | None:
+        """The search location to stand at for manipulating `seen`, when it is beyond what pick's
+        approach (max_approach_adjust past the arm's reach) covers from here; None when within it."""
+        if seen.position_base is None:
+            return None  # no depth: no distance to judge
+        x, y = seen.position_base[0], seen.position_base[1]
+        near, far = self._reach_x()
+        if math.hypot(x, y) <= far + self.cfg.max_approach_adjust:
+            return None
+        wx, wy = self.obs.pose.to_world(x, y)
+        mid = 0.5 * (near + far)  # a location's work point: where an object sits for the arm
+
+        def miss(loc: str) -> float:
+            lx, ly, lyaw = self.kitchen.locations[loc].pose
+            return math.hypot(lx + mid * math.cos(lyaw) - wx, ly + mid * math.sin(lyaw) - wy)
+        candidates = [n for n in self.cfg.search_order if n in self.kitchen.locations]
+        best = min(candidates, key=miss, default=None)
+        return None if best is None or best == self.here() else best
 
     def _reach_x(self) -> tuple[float, float]:
         near, far = self.robot.reach
