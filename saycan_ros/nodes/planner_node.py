@@ -41,7 +41,8 @@ PARAMS = (
     Param("score_mode", "sum", "task grounding: sum of the skill's token log-probs (SayCan) or their mean", one_of("sum", "mean")),
     Param("scoring_timeout_s", 120.0, "time limit of one ScoreSkills call", positive),
     Param("affordance_timeout_s", 10.0, "time limit of one GetAffordances call", positive),
-    Param("skill_timeout_s", 180.0, "time limit of one ExecuteSkill goal", positive),
+    Param("skill_timeout_s", 300.0, "wall-clock limit of one ExecuteSkill goal (a safety net above the "
+          "executor's own per-skill timeouts)", positive),
     Param("service_wait_s", 5.0, "how long to wait for a service/action server to appear", positive),
 )
 
