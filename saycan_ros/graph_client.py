@@ -105,14 +105,17 @@ class GraphClient:
         future.add_done_callback(lambda _: done.set())
         return done.wait(5.0) and future.result() is not None and bool(future.result().success)
 
-    def set_scene(self, name: str, pose: Sequence[float] | None, timeout_s: float = 30.0) -> dict[str, Any]:
-        """Set sim_node's scene (and start pose), reset, and return the fresh world state."""
+    def set_scene(self, name: str, pose: Sequence[float] | None, holding: str | None = None,
+                  timeout_s: float = 30.0) -> dict[str, Any]:
+        """Set sim_node's scene, start pose and the object in the gripper, reset, and return the
+        fresh world state."""
         from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 
-        scene = Parameter(name="scene", value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=name))
-        refused = self._set_parameters([scene], timeout_s)
+        def text(key: str, value: str) -> Parameter:
+            return Parameter(name=key, value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value))
+        refused = self._set_parameters([text("scene", name), text("start_holding", holding or "")], timeout_s)
         if refused:
-            raise SayCanError(f"sim_node refused scene '{name}': {refused}")
+            raise SayCanError(f"sim_node refused scene '{name}' (holding: {holding or 'nothing'}): {refused}")
         if pose is not None:  # best effort: the check after the reset tells whether it took effect
             self._set_parameters([Parameter(name="start_pose", value=ParameterValue(
                 type=ParameterType.PARAMETER_DOUBLE_ARRAY, double_array_value=[float(v) for v in pose]))], timeout_s)

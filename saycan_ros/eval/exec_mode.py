@@ -2,13 +2,13 @@
 
 The sim launch file's nodes start once (saycan_ros.launch_runner). The simulator gets a kitchen
 file with one extra scene per episode (eval-<n>, the episode's start objects). Per episode the
-harness sets sim_node's `scene` (and `start_pose`) parameters, calls `sim/reset`, checks the
+harness sets sim_node's `scene`, `start_pose` and `start_holding` parameters, calls `sim/reset`, checks the
 laid-out world against the episode's start, sends the instruction as an ExecuteInstruction goal,
 records every decision from the action feedback and every outcome from `saycan/plan`, and judges
 the goal on the simulator's final `sim/world_state`.
 
-Episodes the simulator cannot start as written (the robot holding something at the start, or
-standing somewhere the reset does not put it) are skipped and listed, not counted as failures.
+Episodes the simulator cannot start as written (no objects, or a robot the reset does not put
+where the episode says) are skipped and listed, not counted as failures.
 """
 from __future__ import annotations
 
@@ -52,8 +52,6 @@ def write_eval_kitchen(kitchen_file: Path, episodes: Sequence[Episode], folder: 
 
 def unsupported_reason(ep: Episode) -> str | None:
     """Why the simulator cannot start this episode as written, or None."""
-    if ep.start["robot"]["holding"] is not None:
-        return f"starts holding the {ep.start['robot']['holding']} (sim/reset cannot put an object in the gripper)"
     if not ep.start["objects"]:
         return "no objects in the start state (the simulator needs a scene)"
     return None
@@ -105,11 +103,16 @@ def run_exec_mode(episodes: Sequence[Episode], kitchen: Kitchen, args, affordanc
             for n, (index, ep) in enumerate(runnable, 1):
                 at = ep.start["robot"]["at"]
                 pose = kitchen.locations[at].pose if at in kitchen.locations else None
-                world = client.set_scene(scene_name(index), pose)
+                holding = ep.start["robot"]["holding"]
+                world = client.set_scene(scene_name(index), pose, holding)
                 where = world.get("robot_location")
                 if at != USER and where != at:
                     notes.append(f"skipped {ep.id}: the robot should start at the {at} but sim/reset put it at "
                                  f"{where or 'no location'} (sim/reset does not apply start_pose)")
+                    continue
+                if world.get("held_object") != holding:
+                    notes.append(f"skipped {ep.id}: the robot should start holding {holding or 'nothing'} but "
+                                 f"holds {world.get('held_object') or 'nothing'} after sim/reset")
                     continue
                 started = time.perf_counter()
                 record = client.execute(ep.instruction, ep.max_steps or args.max_steps, args.timeout)

@@ -62,6 +62,8 @@ PARAMS = (
     Param("robot_file", "", "robot geometry (arm, camera); empty: the package's config/robot.yaml"),
     Param("scene", "default", "scene of kitchen_file laid out at start and by sim/reset", dynamic=True),
     Param("seed", 0, "seed of the small random jitter in object placement", non_negative, dynamic=True),
+    Param("start_holding", "", "object in the closed gripper at start and sim/reset (not also in the scene); "
+          "empty: nothing", dynamic=True),
     Param("start_pose", [0.0, 0.0, 0.0], "robot start pose [x, y, yaw] in the odom frame (at start and sim/reset)", _pose3, dynamic=True),
     Param("physics_rate_hz", 120.0, "physics steps per second of simulated time", _within(30.0, 1000.0)),
     Param("odom_rate_hz", 50.0, "control tick: physics catches up, odom and joint_states go out", _within(1.0, 200.0)),
@@ -87,7 +89,8 @@ class SimNode(Node):
         scene = self.kitchen.scene(self.p["scene"])
         self.world = KitchenWorld(self.kitchen, self.robot, scene, seed=self.p["seed"],
                                   image_size=(self.p["image_width"], self.p["image_height"]),
-                                  physics_dt=1.0 / self.p["physics_rate_hz"], start_pose=tuple(self.p["start_pose"]))
+                                  physics_dt=1.0 / self.p["physics_rate_hz"], start_pose=tuple(self.p["start_pose"]),
+                                  holding=self.p["start_holding"] or None)
         self._scene_name = self.p["scene"]
 
         # Commands handed from the input callbacks to the physics tick.
@@ -242,7 +245,8 @@ class SimNode(Node):
         try:
             scene = self.kitchen.scene(name)
             self.world.reset(scene, seed=self.get_parameter("seed").value,
-                             start_pose=tuple(self.get_parameter("start_pose").value))
+                             start_pose=tuple(self.get_parameter("start_pose").value),
+                             holding=self.get_parameter("start_holding").value or None)
         except SayCanError as exc:
             response.success, response.message = False, str(exc)
             self.get_logger().error(f"sim/reset failed: {exc}")
@@ -252,7 +256,9 @@ class SimNode(Node):
         self._scene_name = name
         self._anchor_wall, self._anchor_sim = time.monotonic(), self.world.sim_time
         self._publish_world_state(force=True)
-        response.success, response.message = True, f"scene '{name}' laid out ({len(scene)} objects)"
+        holding = self.get_parameter("start_holding").value
+        response.success = True
+        response.message = f"scene '{name}' laid out ({len(scene)} objects)" + (f", holding the {holding}" if holding else "")
         self.get_logger().info(f"sim/reset: {response.message}")
         return response
 

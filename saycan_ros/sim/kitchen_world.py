@@ -124,7 +124,7 @@ class KitchenWorld:
 
     def __init__(self, kitchen: Kitchen, robot: RobotGeometry, scene: Mapping[str, str], seed: int = 0,
                  image_size: tuple[int, int] = (320, 240), physics_dt: float = 1.0 / 120.0,
-                 start_pose: tuple[float, float, float] = (0.0, 0.0, 0.0)):
+                 start_pose: tuple[float, float, float] = (0.0, 0.0, 0.0), holding: str | None = None):
         if physics_dt <= 0 or physics_dt > 0.05:
             raise ConfigError(f"physics_dt must be in (0, 0.05] s, got {physics_dt}")
         width, height = (int(v) for v in image_size)
@@ -158,16 +158,22 @@ class KitchenWorld:
         self._held_constraint: int | None = None
         self._finger_floor: float | None = None
         self._scene: dict[str, str] = {}
-        self.reset(scene)
+        self.reset(scene, holding=holding)
 
     # ------------------------------------------------------------------ lifecycle
     def reset(self, scene: Mapping[str, str], seed: int | None = None,
-              start_pose: tuple[float, float, float] | None = None) -> None:
-        """Put the robot home at the start pose and lay out `scene` (object -> location) afresh.
+              start_pose: tuple[float, float, float] | None = None, holding: str | None = None) -> None:
+        """Put the robot home at the start pose and lay out `scene` (object -> location) afresh;
+        with `holding`, that object (not also in the scene) starts grasped in the closed gripper.
 
         Raises ConfigError for an unknown object or location (the world is left unchanged).
         """
         scene = {str(k): str(v) for k, v in scene.items()}
+        if holding is not None:
+            if base_object_name(holding) not in self.kitchen.objects:
+                raise ConfigError(f"cannot start holding unknown object '{holding}'")
+            if holding in scene:
+                raise ConfigError(f"'{holding}' cannot start both in the gripper and at the {scene[holding]}")
         for obj, loc in scene.items():
             if base_object_name(obj) not in self.kitchen.objects:
                 raise ConfigError(f"scene places unknown object '{obj}'")
@@ -191,6 +197,8 @@ class KitchenWorld:
             by_location.setdefault(loc, []).append(obj)
         for loc, names in by_location.items():
             self._spawn_on(self.furniture[loc], names, rng)
+        if holding is not None:
+            self._spawn_in_gripper(holding)
         for _ in range(int(round(0.25 / self.physics_dt))):  # let objects settle on their surfaces
             self._p.stepSimulation()
 
@@ -543,17 +551,30 @@ class KitchenWorld:
                 lx = x_row + t.size[0] / 2 + rng.uniform(0.0, 0.02)
                 wx, wy = f.to_world(lx, ly + rng.uniform(-0.015, 0.015))
                 z = z_layer + t.size[2] / 2 + 0.002
-                yaw = f.yaw + rng.uniform(-0.15, 0.15)
-                col, vis = self._shapes(t)
-                sx, sy, sz = t.size
-                mass = float(np.clip(sx * sy * sz * 600.0, 0.03, 0.5))
-                body = self._p.createMultiBody(mass, col, vis, (wx, wy, z), _yaw_quat(yaw))
-                self._p.changeDynamics(body, -1, lateralFriction=0.9, rollingFriction=0.003,
-                                       spinningFriction=0.003, restitution=0.0)
-                self._objects[names[i]] = _SimObject(names[i], t, body, self.kitchen.object_id(names[i]))
+                self._add_object(names[i], (wx, wy, z), f.yaw + rng.uniform(-0.15, 0.15))
                 ly -= t.size[1] / 2 + gap
                 layer_height = max(layer_height, t.size[2])
             x_row += depth + 0.04
+
+    def _add_object(self, name: str, position: tuple[float, float, float], yaw: float) -> _SimObject:
+        t = self.kitchen.objects[base_object_name(name)]
+        col, vis = self._shapes(t)
+        sx, sy, sz = t.size
+        mass = float(np.clip(sx * sy * sz * 600.0, 0.03, 0.5))
+        body = self._p.createMultiBody(mass, col, vis, position, _yaw_quat(yaw))
+        self._p.changeDynamics(body, -1, lateralFriction=0.9, rollingFriction=0.003,
+                               spinningFriction=0.003, restitution=0.0)
+        obj = self._objects[name] = _SimObject(name, t, body, self.kitchen.object_id(name))
+        return obj
+
+    def _spawn_in_gripper(self, name: str) -> None:
+        """The object centred between the fingers, which are closed on it (as after a pick)."""
+        position, yaw = self._grasp_frame()
+        obj = self._add_object(name, position, yaw)
+        half = min(self._half_width_across(obj, _yaw_quat(yaw), yaw), self.robot.gripper.max)
+        self.joints.reset({LEFT: half, RIGHT: half})
+        self.joints.set_trajectory(self.sim_time, [(0.0, {LEFT: self.robot.gripper.min, RIGHT: self.robot.gripper.min})])
+        self._attach(name, half)
 
     def _build_robot(self) -> tuple[int, dict[str, int]]:
         """A visual-only multibody: base, mast, head camera, lift carriage, telescoping arm, fingers."""

@@ -171,6 +171,8 @@ def test_sim_node_speaks_the_robot_interface(ros_context) -> None:
     ({"scene": "nowhere"}, "unknown scene"),
     ({"start_pose": [0.0, 1.0]}, "start_pose"),
     ({"robot_file": "/nonexistent/robot.yaml"}, "robot file not found"),
+    ({"start_holding": "apple"}, "both in the gripper"),  # the default scene has the apple on the counter
+    ({"start_holding": "pizza"}, "unknown object"),
 ])
 def test_bad_parameters_are_one_clear_error(ros_context, overrides: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):

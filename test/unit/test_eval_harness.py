@@ -168,7 +168,10 @@ def test_exec_mode_scenes_overrides_and_unsupported_starts(tmp_path):
     assert all(unsupported_reason(e) is None for e in eps)
     held = parse_episodes(SET.replace("holding: null}, objects: {apple: table, orange: table}",
                                       "holding: orange}, objects: {apple: table}"), KITCHEN)[0]
-    assert "starts holding the orange" in unsupported_reason(held)
+    assert unsupported_reason(held) is None  # sim/reset starts it with the orange in the gripper
+    bare = parse_episodes(SET.replace("holding: null}, objects: {apple: table, orange: table}",
+                                      "holding: apple}, objects: {}"), KITCHEN)[0]
+    assert "no objects" in unsupported_reason(bare)
 
     args = argparse.Namespace(model="", score="mean", scorer="transformers", server_url=None)
     nodes = {n.name: n for n in graph_nodes(args, path, "none")}

@@ -228,6 +228,25 @@ def test_reset_restores_scene_and_robot(make_world, kitchen: Kitchen, robot: Rob
     assert set(world.object_names()) == {"apple", "orange"}  # a bad reset changes nothing
 
 
+def test_a_reset_can_start_with_an_object_in_the_gripper(make_world, kitchen: Kitchen) -> None:
+    world = make_world({"apple": "table"}, start_pose=kitchen.locations["user"].pose, holding="coke can")
+    world.step(1.0)  # held, not dropped: the constraint carries it and the fingers rest on it
+    state = world.world_state()
+    assert state["held_object"] == "coke can" and state["objects"]["coke can"]["location"] is None
+    radius = kitchen.objects["coke can"].size[0] / 2
+    assert world.joint_positions()[LEFT] == pytest.approx(radius, abs=1e-3)
+    assert state["objects"]["coke can"]["xyz"][2] == pytest.approx(0.6, abs=0.02)  # at the home lift height
+    world.set_gripper_target(0.06)  # opening drops it
+    world.step(1.5)
+    assert world.held_object is None and world.world_state()["objects"]["coke can"]["xyz"][2] < 0.1
+    world.reset({"apple": "table"})  # the next reset without `holding` starts empty-handed
+    assert world.held_object is None and "coke can" not in world.object_names()
+    with pytest.raises(ConfigError, match="both in the gripper and at the table"):
+        world.reset({"apple": "table"}, holding="apple")
+    with pytest.raises(ConfigError, match="unknown object 'pizza'"):
+        world.reset({"apple": "table"}, holding="pizza")
+
+
 def test_instances_are_independent(make_world) -> None:
     a = make_world({"apple": "table"})
     b = make_world({"apple": "table"})
