@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--family", action="append", default=None, help="only this family (repeatable)")
     p.add_argument("--id", action="append", default=None, dest="ids", help="only this episode id (repeatable)")
     p.add_argument("--out", default=None, help="output folder (default: runs/eval-<timestamp>)")
-    p.add_argument("--timeout", type=float, default=180.0, help="exec mode: seconds per episode")
+    p.add_argument("--timeout", type=float, default=600.0, help="exec mode: wall-clock seconds per episode")
     p.add_argument("--quiet", action="store_true", help="no per-episode progress lines")
     return p
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock, ClockType
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -82,6 +83,9 @@ class CameraNode(Node):
         qos = QoSProfile(depth=self.p["qos_depth"], reliability=ReliabilityPolicy.RELIABLE)
         self._diag_pub = self.create_publisher(DiagnosticArray, "diagnostics", 10)
 
+        # Capture and the frame watchdog run on the steady clock: under use_sim_time a stopped
+        # simulator would otherwise also stop the watchdog that should report it.
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
         if self.p["source"] == "topic":
             self.health = {s: StreamHealth(window_start=self._start) for s in STREAMS}
             self._relay(qos)
@@ -92,9 +96,9 @@ class CameraNode(Node):
             self._image_pub = self.create_publisher(Image, "camera/color/image_raw", qos)
             self._info_pub = self.create_publisher(CameraInfo, "camera/color/camera_info", qos)
             # A device read blocks until a frame arrives: keep it off the watchdog's callback group.
-            self.create_timer(1.0 / self.p["rate_hz"], self._capture, MutuallyExclusiveCallbackGroup())
+            self.create_timer(1.0 / self.p["rate_hz"], self._capture, MutuallyExclusiveCallbackGroup(), clock=steady)
             what = f"publishing {self.p['source']} '{self.p['uri']}' at {self.p['rate_hz']:g} Hz"
-        self.create_timer(self.p["diagnostics_period_s"], self._watchdog, MutuallyExclusiveCallbackGroup())
+        self.create_timer(self.p["diagnostics_period_s"], self._watchdog, MutuallyExclusiveCallbackGroup(), clock=steady)
         self.get_logger().info(f"camera_node: {what}")
 
     # ------------------------------------------------------------------ sources

@@ -108,6 +108,9 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None, t
     finally:
         try:
             if executor is not None:  # no callback may still be running when close() releases resources
+                stop = getattr(node, "stop", None)
+                if callable(stop):  # let long-running callbacks end first (they may wait on a sim clock)
+                    stop()
                 executor.shutdown(timeout_sec=5.0)
             if node is not None:
                 close = getattr(node, "close", None)

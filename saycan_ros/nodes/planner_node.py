@@ -145,7 +145,10 @@ class PlannerNode(Node):
 
         def work() -> None:
             try:
-                self.run_episode(msg.data, 0, lambda step, phase: None, lambda: False)
+                self.run_episode(msg.data, 0, lambda step, phase: None, lambda: not self.context.ok())
+            except Exception as exc:  # no caller to hand it to; at shutdown the context is simply gone
+                if self.context.ok():
+                    self.get_logger().error(f"command '{msg.data}' failed: {exc!r}")
             finally:
                 self._busy.release()
 

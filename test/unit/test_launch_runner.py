@@ -62,7 +62,7 @@ def test_shutdown_escalates_from_sigint_to_sigterm(tmp_path):
     for p in graph.processes.values():
         assert p.stdout.readline().strip() == b"up"  # handlers installed before we signal
     started = time.monotonic()
-    codes = graph.shutdown(grace_s=1.0)
+    codes = graph.shutdown(grace_s=3.0)  # room for a loaded machine to run the KeyboardInterrupt exit
     assert codes["polite"] == -signal.SIGINT or codes["polite"] == 1  # KeyboardInterrupt exit
     assert codes["stubborn"] == -signal.SIGTERM
-    assert time.monotonic() - started < 6
+    assert time.monotonic() - started < 8
