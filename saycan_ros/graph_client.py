@@ -37,6 +37,9 @@ class GraphClient:
         self.node = rclpy.create_node(name, context=self.context)
         self.action = ActionClient(self.node, ExecuteInstruction, "execute_instruction")
         self.reset_client = self.node.create_client(Trigger, "sim/reset")
+        # after a reset, the nodes that keep beliefs about the gripper must forget them
+        self.forget_clients = [self.node.create_client(Trigger, f"{name}/reset")
+                               for name in ("skill_executor_node", "affordance_node")]
         self.params_client = self.node.create_client(SetParameters, "sim_node/set_parameters")
         self.score_client = self.node.create_client(ScoreSkills, "score_skills")
         self.afford_client = self.node.create_client(GetAffordances, "get_affordances")
@@ -107,8 +110,8 @@ class GraphClient:
 
     def set_scene(self, name: str, pose: Sequence[float] | None, holding: str | None = None,
                   timeout_s: float = 30.0) -> dict[str, Any]:
-        """Set sim_node's scene, start pose and the object in the gripper, reset, and return the
-        fresh world state."""
+        """Set sim_node's scene, start pose and the object in the gripper, reset, have the executor
+        and the affordance node forget their gripper beliefs, and return the fresh world state."""
         from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 
         def text(key: str, value: str) -> Parameter:
@@ -123,6 +126,13 @@ class GraphClient:
         reply = wait_done(self.reset_client.call_async(self._Trigger.Request()), timeout_s, "sim/reset did not answer", self.graph)
         if not reply.success:
             raise SayCanError(f"sim/reset failed: {reply.message}")
+        for client in self.forget_clients:
+            if not client.wait_for_service(timeout_sec=timeout_s):
+                raise SayCanError(f"service '{client.srv_name}' is not available")
+            reply = wait_done(client.call_async(self._Trigger.Request()), timeout_s,
+                              f"{client.srv_name} did not answer", self.graph)
+            if not reply.success:
+                raise SayCanError(f"{client.srv_name} refused: {reply.message}")
         deadline = time.monotonic() + timeout_s
         while True:
             world, stamp = self.world()

@@ -155,6 +155,10 @@ class PerceptionAffordance(FeatureAffordance):
             self._held_memory = held
         self._observation = observation
 
+    def forget_held(self) -> None:
+        """Drop the remembered held object (the next observation starts the memory afresh)."""
+        self._held_memory = None
+
     @property
     def observation(self) -> PerceptionObservation | None:
         return self._observation

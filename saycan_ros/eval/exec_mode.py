@@ -108,7 +108,7 @@ def run_exec_mode(episodes: Sequence[Episode], kitchen: Kitchen, args, affordanc
                 where = world.get("robot_location")
                 if at != USER and where != at:
                     notes.append(f"skipped {ep.id}: the robot should start at the {at} but sim/reset put it at "
-                                 f"{where or 'no location'} (sim/reset does not apply start_pose)")
+                                 f"{where or 'no location'}")
                     continue
                 if world.get("held_object") != holding:
                     notes.append(f"skipped {ep.id}: the robot should start holding {holding or 'nothing'} but "

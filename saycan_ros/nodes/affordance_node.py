@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections import deque
 from dataclasses import fields
 
@@ -22,6 +21,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from saycan_msgs.srv import GetAffordances
@@ -84,7 +84,7 @@ class AffordanceNode(Node):
         self._gripper_command: float | None = None
         self._used_pair: tuple[np.ndarray, np.ndarray] | None = None
         self._obs_stamp: Time | None = None
-        self._obs_received: float | None = None  # monotonic time the newest observation arrived
+        self._obs_received: float | None = None  # node-clock time the newest observation arrived
         self._warned_default_camera = False
 
         sensors = MutuallyExclusiveCallbackGroup()  # one at a time: they build one observation together
@@ -100,6 +100,7 @@ class AffordanceNode(Node):
                     (JointTrajectory, "gripper_controller/joint_trajectory", self._on_gripper_command, 10)):
                 self.create_subscription(msg_type, topic, callback, q, callback_group=sensors)
         self.create_service(GetAffordances, "get_affordances", self._serve, callback_group=ReentrantCallbackGroup())
+        self.create_service(Trigger, "~/reset", self._on_reset)
         self.get_logger().info(f"affordance_node: model '{self.p['model']}', {len(self.library)} skills")
 
     # ------------------------------------------------------------------ sensor input
@@ -192,8 +193,23 @@ class AffordanceNode(Node):
             except Exception as exc:  # a bad frame must not kill the sensor callbacks
                 self.get_logger().error(f"cannot use observation: {exc}", throttle_duration_sec=10.0)
                 return
-            self._used_pair, self._obs_stamp, self._obs_received = (seg, depth), seg_stamp, time.monotonic()
+            self._used_pair, self._obs_stamp, self._obs_received = (seg, depth), seg_stamp, self._now()
             return
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        """Forget what was inferred over time (last gripper command, remembered held object): the
+        world changed behind the robot's back (a simulator reset, an object handed over)."""
+        with self._lock:
+            self._gripper_command = None
+            if isinstance(self.model, PerceptionAffordance):
+                self.model.forget_held()
+        response.success, response.message = True, "forgot the gripper command and the held object"
+        return response
+
+    def _now(self) -> float:
+        """The node's clock in seconds: simulated time under use_sim_time, so a paused simulator
+        does not make its last observation look stale."""
+        return self.get_clock().now().nanoseconds * 1e-9
 
     # ------------------------------------------------------------------ service
     def _serve(self, request: GetAffordances.Request, response: GetAffordances.Response) -> GetAffordances.Response:
@@ -214,7 +230,7 @@ class AffordanceNode(Node):
                         raise AffordanceUnavailable(
                             "no camera observation yet: waiting for camera/segmentation/image_raw and "
                             "camera/depth/image_raw with matching stamps")
-                    age = time.monotonic() - received
+                    age = self._now() - received
                     if age > self.p["max_observation_age_s"]:
                         raise AffordanceUnavailable(
                             f"camera observation is stale: the newest arrived {age:.1f} s ago "

@@ -29,6 +29,7 @@ from rclpy.exceptions import ROSInterruptException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, QoSReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from saycan_msgs.action import ExecuteSkill
@@ -123,6 +124,7 @@ class SkillExecutorNode(Node):
         self._lock = threading.Lock()
         self._busy = False
         self._closing = False
+        self._stopped = False
         self._pose: tuple[Pose2D, float] | None = None
         self._joints: tuple[dict[str, float], float] | None = None
         self._depth: list[_Frame] = []
@@ -146,6 +148,7 @@ class SkillExecutorNode(Node):
         self._server = ActionServer(
             self, ExecuteSkill, "execute_skill", execute_callback=self._execute, goal_callback=self._on_goal,
             cancel_callback=lambda _: CancelResponse.ACCEPT, callback_group=ReentrantCallbackGroup())
+        self.create_service(Trigger, "~/reset", self._on_reset)
         self.get_logger().info(
             f"ready: {len(self.library)} skills, {len(self.kitchen.locations)} locations; reach "
             f"{self.robot.reach[0]:.2f}-{self.robot.reach[1]:.2f} m, {self.config.control_rate_hz:g} Hz")
@@ -262,6 +265,17 @@ class SkillExecutorNode(Node):
         except Exception as exc:  # rclpy raises several types for an invalid context
             self._warn_once(f"could not stop the robot: {exc}")
 
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        """Forget the executor's beliefs (last gripper command, the object it thinks it holds): the
+        world changed behind its back (a simulator reset, an object handed over). Refused mid-skill."""
+        with self._lock:
+            if self._busy:
+                response.success, response.message = False, "a skill is running"
+                return response
+            self.skills.gripper_target, self.skills.held = None, None
+        response.success, response.message = True, "forgot the gripper command and the held object"
+        return response
+
     # ------------------------------------------------------------------ action
     def _on_goal(self, goal: ExecuteSkill.Goal) -> GoalResponse:
         with self._lock:
@@ -336,14 +350,21 @@ class SkillExecutorNode(Node):
             except (ROSInterruptException, RuntimeError):  # shutdown / node closing
                 self._closing = True
 
-    def close(self) -> None:
-        """Stop the robot and wake a running goal so it ends (called before destroy_node)."""
-        self._closing = True
+    def stop(self) -> None:
+        """Stop the robot and wake a running goal so it ends. run_node calls it before the executor
+        shuts down: the goal may be asleep on a simulated clock that stopped with the simulator."""
+        if self._stopped:
+            return
+        self._stopped = self._closing = True
         try:
             self.cmd_pub.publish(Twist())
         except Exception:  # the context may already be gone
             pass
         self.destroy_rate(self._rate)
+
+    def close(self) -> None:
+        """Called before destroy_node."""
+        self.stop()
 
 
 def main(args: list[str] | None = None) -> int:

@@ -338,7 +338,9 @@ class Skills:
             return math.hypot(lx + mid * math.cos(lyaw) - wx, ly + mid * math.sin(lyaw) - wy)
         candidates = [n for n in self.cfg.search_order if n in self.kitchen.locations]
         best = min(candidates, key=miss, default=None)
-        return None if best is None or best == self.here() else best
+        if best is None or best == self.here() or miss(best) > self.cfg.work_location_radius:
+            return None  # on no search location's surface (e.g. in the trash can): leave it to pick
+        return best
 
     def _reach_x(self) -> tuple[float, float]:
         near, far = self.robot.reach

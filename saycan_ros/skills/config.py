@@ -28,6 +28,9 @@ class ExecutorConfig:
     align_lateral: float = 0.025       # m: an object this close to the arm's line counts as straight ahead
     reach_margin: float = 0.03         # m: keep the arm this far inside its limits when reaching
     max_approach_adjust: float = 0.3   # m: how far pick/place may drive the base to bring a target into reach
+    # m: find drives to a search location when an object seen out of reach is this close to the
+    # location's work point (where objects sit for the arm)
+    work_location_radius: float = 0.8
     pre_grasp_clearance: float = 0.04  # m: extend the arm this much above the grasp height, then lower
     lift_after_grasp: float = 0.06     # m: lift the object off its support before retracting
     min_grasp_height: float = 0.02     # m: grasp at least this far above the support surface

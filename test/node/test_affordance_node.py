@@ -14,6 +14,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_srvs.srv import Trigger
 
 from saycan_msgs.srv import GetAffordances
 from saycan_ros.affordance.value_function import AffordanceParams
@@ -138,6 +139,22 @@ def test_none_model_needs_no_camera(ros_context):
             wait_for(client.service_is_ready, 20, "the get_affordances service")
             res = wait_future(client.call_async(GetAffordances.Request(skills=["pick up the apple", "done"])), 20)
             assert res.success and list(res.probabilities) == [1.0, 1.0]
+    finally:
+        node.destroy_node()
+        probe.destroy_node()
+
+
+def test_reset_forgets_the_gripper_command_and_the_held_object(ros_context):
+    node = make_node(ros_context)
+    probe = Node("probe", context=ros_context)
+    reset = probe.create_client(Trigger, "affordance_node/reset")
+    try:
+        with Spinner(ros_context, node, probe):
+            wait_for(reset.service_is_ready, 20, "the affordance_node/reset service")
+            node._gripper_command, node.model._held_memory = 0.06, "apple"
+            res = wait_future(reset.call_async(Trigger.Request()), 20)
+            assert res.success
+            assert node._gripper_command is None and node.model._held_memory is None
     finally:
         node.destroy_node()
         probe.destroy_node()

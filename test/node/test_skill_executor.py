@@ -14,11 +14,13 @@ from rclpy.action import ActionClient
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
+from std_srvs.srv import Trigger
 
 from saycan_msgs.action import ExecuteSkill
 from saycan_msgs.msg import Skill
 from saycan_ros.core.errors import ConfigError
 from saycan_ros.nodes.skill_executor_node import SkillExecutorNode
+from saycan_ros.skills.behaviours import HeldObject
 from saycan_ros.skills.types import ErrorCode
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -149,6 +151,32 @@ def test_second_goal_is_rejected_while_one_runs(graph):
     result = wait_future(first.get_result_async(), 20.0).result
     assert result.error_code == R.NO_SENSOR_DATA
     assert client.run("done", "done", wait_s=20.0).success  # free again
+
+
+def test_reset_forgets_the_gripper_beliefs_but_not_mid_skill(ros_context):
+    """~/reset (after a simulator reset or a hand-over): the last gripper command and the believed
+    held object are dropped, so holding is judged from the fingers alone; refused while a skill runs."""
+    node = executor_node(ros_context, sensor_timeout_s=4.0)
+    client = Client(ros_context)
+    reset = client.create_client(Trigger, "skill_executor_node/reset")
+    try:
+        with Spinner(ros_context, node, client):
+            assert client.action.wait_for_server(timeout_sec=30.0)
+            assert reset.wait_for_service(timeout_sec=20.0)
+            node.skills.gripper_target, node.skills.held = 0.06, HeldObject("apple", 0.03)
+            running = client.send("go to the table", "go_to", location="table")  # no odom: fails after 4 s
+            assert running is not None
+            refused = wait_future(reset.call_async(Trigger.Request()), 10.0)
+            assert not refused.success and "running" in refused.message
+            assert node.skills.held is not None
+            assert wait_future(running.get_result_async(), 20.0).result.error_code == R.NO_SENSOR_DATA
+            done = wait_future(reset.call_async(Trigger.Request()), 10.0)
+            assert done.success
+            assert node.skills.gripper_target is None and node.skills.held is None
+    finally:
+        node.close()
+        node.destroy_node()
+        client.destroy_node()
 
 
 def test_bad_parameters_give_one_clear_error(ros_context):
