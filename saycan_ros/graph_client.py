@@ -195,26 +195,44 @@ class GraphClient:
     def _attach_outcomes(self, episode: EpisodeRecord, chosen_at: dict[int, float], started: float) -> None:
         with self._lock:
             events = list(self._plan_events)
-        finished: dict[int, float] = {}
-        for stamp, msg in events:
-            if msg.detail:
-                finished[msg.step_index] = stamp
-                for step in episode.steps:
-                    if step.index == msg.step_index and step.outcome is None:
-                        ok = msg.detail == "ok"
-                        step.outcome = SkillOutcome(ok, 0, "" if ok else msg.detail)
-        for step in episode.steps:
-            if step.chosen == "done" and step.outcome is None:
-                step.outcome = SkillOutcome(True, 0, "task complete")
-            # planning time: from the previous step's end (or the goal) to this step's decision
-            previous_end = finished.get(step.index - 1, started)
-            if step.index in chosen_at:
-                step.scoring_ms = max(0.0, (chosen_at[step.index] - previous_end) * 1000)
+        merge_plan_events(episode, events, chosen_at, started)
 
     def close(self) -> None:
         self.executor.shutdown()
         self.node.destroy_node()
         self.context.try_shutdown()
+
+
+def merge_plan_events(episode: EpisodeRecord, events: list[tuple[float, Any]], chosen_at: dict[int, float],
+                      started: float) -> None:
+    """Complete an episode seen through action feedback with the saycan/plan events (monotonic
+    stamp, PlanStatus): missing decisions, skill outcomes and planning time per step."""
+    # Action feedback is not guaranteed to arrive before the result (the last step's often
+    # trails it): a decision seen only on saycan/plan is rebuilt from that message.
+    known = {s.index for s in episode.steps}
+    for stamp, msg in events:
+        if msg.step_index not in known and msg.chosen:
+            known.add(msg.step_index)
+            chosen_at.setdefault(msg.step_index, stamp)
+            episode.steps.append(StepRecord(msg.step_index, [
+                Candidate(c.skill, c.llm_log_likelihood, c.affordance, c.combined) for c in msg.candidates],
+                msg.chosen))
+    episode.steps.sort(key=lambda s: s.index)
+    finished: dict[int, float] = {}
+    for stamp, msg in events:
+        if msg.detail:
+            finished[msg.step_index] = stamp
+            for step in episode.steps:
+                if step.index == msg.step_index and step.outcome is None:
+                    ok = msg.detail == "ok"
+                    step.outcome = SkillOutcome(ok, 0, "" if ok else msg.detail)
+    for step in episode.steps:
+        if step.chosen == "done" and step.outcome is None:
+            step.outcome = SkillOutcome(True, 0, "task complete")
+        # planning time: from the previous step's end (or the goal) to this step's decision
+        previous_end = finished.get(step.index - 1, started)
+        if step.index in chosen_at:
+            step.scoring_ms = max(0.0, (chosen_at[step.index] - previous_end) * 1000)
 
 
 def wait_done(future, timeout_s: float, message: str, graph=None):

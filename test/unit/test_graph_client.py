@@ -1,0 +1,43 @@
+"""merge_plan_events: what the demo and exec-mode eval record when action feedback trails the result.
+
+The PlanStatus messages are stand-ins (SimpleNamespace with the message's fields); the merge
+reads nothing else of them."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from saycan_ros.core.episode import EpisodeRecord, StepRecord
+from saycan_ros.core.scoring import Candidate
+from saycan_ros.graph_client import merge_plan_events
+
+
+def plan(index: int, chosen: str, detail: str = "", candidates=()) -> SimpleNamespace:
+    cands = [SimpleNamespace(skill=s, llm_log_likelihood=l, affordance=a, combined=l) for s, l, a in candidates]
+    return SimpleNamespace(step_index=index, chosen=chosen, detail=detail, candidates=cands)
+
+
+def test_a_decision_missing_from_feedback_is_rebuilt_from_the_plan_topic():
+    episode = EpisodeRecord("throw away the apple")
+    episode.steps = [StepRecord(1, [Candidate("find an apple", -0.7, 0.9, -0.8)], "find an apple"),
+                     StepRecord(2, [Candidate("pick up the apple", -0.5, 0.95, -0.55)], "pick up the apple")]
+    chosen_at = {1: 10.0, 2: 13.0}
+    events = [(10.0, plan(1, "find an apple")), (12.0, plan(1, "find an apple", "ok")),
+              (13.0, plan(2, "pick up the apple")), (20.0, plan(2, "pick up the apple", "failed (205): missed")),
+              (22.5, plan(3, "done", candidates=[("done", -0.1, 1.0), ("find an apple", -6.0, 0.9)]))]
+    merge_plan_events(episode, events, chosen_at, started=9.0)
+
+    assert [s.index for s in episode.steps] == [1, 2, 3]
+    last = episode.steps[-1]
+    assert last.chosen == "done" and [c.skill for c in last.candidates] == ["done", "find an apple"]
+    assert last.outcome.success  # done ends the episode: nothing to execute
+    assert not episode.steps[1].outcome.success and "missed" in episode.steps[1].outcome.message
+    assert episode.executed == ["find an apple", "done"]
+    # planning time: from the previous step's end to the decision
+    assert episode.steps[0].scoring_ms == 1000.0 and episode.steps[2].scoring_ms == 2500.0
+
+
+def test_feedback_steps_are_kept_and_not_duplicated():
+    episode = EpisodeRecord("x")
+    episode.steps = [StepRecord(1, [Candidate("done", -0.1, 1.0, -0.1)], "done")]
+    merge_plan_events(episode, [(1.0, plan(1, "done", candidates=[("done", -0.1, 1.0)]))], {1: 1.0}, started=0.5)
+    assert len(episode.steps) == 1 and episode.executed == ["done"]
