@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Mapping
+from typing import IO, Mapping, Sequence
 
 import yaml
 
@@ -148,6 +148,20 @@ def use_private_ros_domain(domain_id: int | None = None) -> int:
     return domain_id
 
 
+def spawn_process(argv: Sequence[str], env: dict[str, str] | None = None, stdout: IO | int | None = None
+                  ) -> subprocess.Popen:
+    """Start one node process in its own process group (a Ctrl-C in the terminal reaches only us,
+    and we stop the nodes in order) with SIGINT at its default: a launcher started in the
+    background (`saycan launch sim &`) has SIGINT ignored, and children would inherit that and
+    never see the polite first stage of the shutdown."""
+    return subprocess.Popen(list(argv), env=env, stdout=stdout, stderr=subprocess.STDOUT if stdout else None,
+                            start_new_session=True, preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class LaunchedGraph:
     """The processes of one launch. Use as a context manager; `shutdown()` is idempotent."""
 
@@ -172,10 +186,7 @@ class LaunchedGraph:
             out: IO | None = None
             if self.log_dir:
                 out = self._logs[spec.name] = open(self.log_dir / f"{spec.name}.log", "w")
-            # own process group: a Ctrl-C in the terminal reaches us, and we stop the nodes in order
-            self.processes[spec.name] = subprocess.Popen(
-                [str(exe), *spec.args, *spec.ros_args()], env=self.env, stdout=out,
-                stderr=subprocess.STDOUT if out else None, start_new_session=True)
+            self.processes[spec.name] = spawn_process([str(exe), *spec.args, *spec.ros_args()], self.env, out)
         return self
 
     def _install_signal_handlers(self) -> None:

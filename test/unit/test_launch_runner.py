@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from saycan_ros.core.errors import ConfigError
-from saycan_ros.launch_runner import LaunchedGraph, NodeSpec, parse_launch_file
+from saycan_ros.launch_runner import LaunchedGraph, NodeSpec, parse_launch_file, spawn_process
 
 LAUNCH = Path(__file__).resolve().parents[2] / "launch"
 
@@ -49,16 +49,21 @@ def test_bad_launch_input_is_a_clear_error(tmp_path):
 
 
 def test_shutdown_escalates_from_sigint_to_sigterm(tmp_path):
-    """A process that ignores SIGINT is stopped by SIGTERM; a polite one by SIGINT."""
+    """A process that ignores SIGINT is stopped by SIGTERM; a polite one by SIGINT, even when this
+    launcher itself runs with SIGINT ignored (started in the background by a script)."""
     stubborn = NodeSpec("x", "stubborn", "stubborn")
     polite = NodeSpec("x", "polite", "polite")
     graph = LaunchedGraph([stubborn, polite], log_dir=tmp_path)
     import subprocess
 
     ignore = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); print('up', flush=True); time.sleep(60)"
-    graph.processes["stubborn"] = subprocess.Popen([sys.executable, "-c", ignore], stdout=subprocess.PIPE, start_new_session=True)
-    graph.processes["polite"] = subprocess.Popen([sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"],
-                                                 stdout=subprocess.PIPE, start_new_session=True)
+    graph.processes["stubborn"] = spawn_process([sys.executable, "-c", ignore], stdout=subprocess.PIPE)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # what a background launcher inherits
+    try:
+        graph.processes["polite"] = spawn_process(
+            [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"], stdout=subprocess.PIPE)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     for p in graph.processes.values():
         assert p.stdout.readline().strip() == b"up"  # handlers installed before we signal
     started = time.monotonic()
