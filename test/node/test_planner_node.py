@@ -73,7 +73,9 @@ class FakeRobotSide(Node):
 
 
 def make_planner(context, **overrides) -> PlannerNode:
-    params = [rclpy.parameter.Parameter(k, value=v) for k, v in {"service_wait_s": 2.0, **overrides}.items()]
+    # service_wait_s: how long the planner waits to discover a service or action server; discovery
+    # on a loaded machine can take seconds (CI once timed out an action server at 2 s)
+    params = [rclpy.parameter.Parameter(k, value=v) for k, v in {"service_wait_s": 10.0, **overrides}.items()]
     return PlannerNode(context=context, parameter_overrides=params)
 
 
