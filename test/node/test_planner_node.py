@@ -26,6 +26,11 @@ from saycan_ros.nodes.planner_node import PlannerNode
 sys.path.insert(0, str(Path(__file__).parent))
 from helpers import Spinner, wait_for, wait_future  # noqa: E402
 
+# DDS discovery inside one test process now and then takes far longer than usual on a loaded
+# machine (CI-like runs saw an action server in the same process undiscovered for 20 s). Rerun only
+# on those symptoms; a wrong result or error code still fails at once.
+pytestmark = pytest.mark.flaky(reruns=2, only_rerun=["wait_for_server", "is not available", "timed out after"])
+
 PLAN = ["find an apple", "pick up the apple", "go to the trash can", "put down the apple"]
 Result = ExecuteInstruction.Result
 
