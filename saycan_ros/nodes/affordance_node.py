@@ -31,7 +31,7 @@ from saycan_ros.affordance.value_function import AffordanceParams
 from saycan_ros.core.errors import SayCanError
 from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.skills import SkillLibrary
-from saycan_ros.nodes.common import Param, declare_params, non_negative, one_of, positive, probability, run_node
+from saycan_ros.nodes.common import Param, clock_seconds, declare_params, non_negative, one_of, positive, probability, run_node
 from saycan_ros.perception.camera_model import PinholeCamera
 from saycan_ros.perception.robot_adapter import load_perception_geometry
 from saycan_ros.ros_io.images import image_to_numpy, stamp_to_sec
@@ -193,7 +193,7 @@ class AffordanceNode(Node):
             except Exception as exc:  # a bad frame must not kill the sensor callbacks
                 self.get_logger().error(f"cannot use observation: {exc}", throttle_duration_sec=10.0)
                 return
-            self._used_pair, self._obs_stamp, self._obs_received = (seg, depth), seg_stamp, self._now()
+            self._used_pair, self._obs_stamp, self._obs_received = (seg, depth), seg_stamp, clock_seconds(self)
             return
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
@@ -205,11 +205,6 @@ class AffordanceNode(Node):
                 self.model.forget_held()
         response.success, response.message = True, "forgot the gripper command and the held object"
         return response
-
-    def _now(self) -> float:
-        """The node's clock in seconds: simulated time under use_sim_time, so a paused simulator
-        does not make its last observation look stale."""
-        return self.get_clock().now().nanoseconds * 1e-9
 
     # ------------------------------------------------------------------ service
     def _serve(self, request: GetAffordances.Request, response: GetAffordances.Response) -> GetAffordances.Response:
@@ -230,7 +225,7 @@ class AffordanceNode(Node):
                         raise AffordanceUnavailable(
                             "no camera observation yet: waiting for camera/segmentation/image_raw and "
                             "camera/depth/image_raw with matching stamps")
-                    age = self._now() - received
+                    age = clock_seconds(self) - received
                     if age > self.p["max_observation_age_s"]:
                         raise AffordanceUnavailable(
                             f"camera observation is stale: the newest arrived {age:.1f} s ago "

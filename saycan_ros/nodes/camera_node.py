@@ -98,7 +98,8 @@ class CameraNode(Node):
             # A device read blocks until a frame arrives: keep it off the watchdog's callback group.
             self.create_timer(1.0 / self.p["rate_hz"], self._capture, MutuallyExclusiveCallbackGroup(), clock=steady)
             what = f"publishing {self.p['source']} '{self.p['uri']}' at {self.p['rate_hz']:g} Hz"
-        self.create_timer(self.p["diagnostics_period_s"], self._watchdog, MutuallyExclusiveCallbackGroup(), clock=steady)
+        self.create_timer(self.p["diagnostics_period_s"], self._watchdog, MutuallyExclusiveCallbackGroup(),
+                          clock=steady)
         self.get_logger().info(f"camera_node: {what}")
 
     # ------------------------------------------------------------------ sources

@@ -83,6 +83,12 @@ def _problem(spec: Param, value: Any) -> str | None:
     return spec.check(value) if spec.check else None
 
 
+def clock_seconds(node: Node) -> float:
+    """The node's clock in seconds: simulated time under use_sim_time (a paused simulator pauses
+    timeouts and ages measured with it), the wall clock otherwise."""
+    return node.get_clock().now().nanoseconds * 1e-9
+
+
 def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None, threads: int = 4) -> int:
     """Create a node, spin it on a MultiThreadedExecutor, and always shut down cleanly.
 

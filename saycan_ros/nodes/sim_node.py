@@ -258,7 +258,8 @@ class SimNode(Node):
         self._publish_world_state(force=True)
         holding = self.get_parameter("start_holding").value
         response.success = True
-        response.message = f"scene '{name}' laid out ({len(scene)} objects)" + (f", holding the {holding}" if holding else "")
+        response.message = (f"scene '{name}' laid out ({len(scene)} objects)"
+                            + (f", holding the {holding}" if holding else ""))
         self.get_logger().info(f"sim/reset: {response.message}")
         return response
 

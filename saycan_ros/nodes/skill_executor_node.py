@@ -36,7 +36,7 @@ from saycan_msgs.action import ExecuteSkill
 from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.skills import SkillLibrary
-from saycan_ros.nodes.common import Param, declare_params, non_negative, one_of, positive, run_node
+from saycan_ros.nodes.common import Param, clock_seconds, declare_params, non_negative, one_of, positive, run_node
 from saycan_ros.perception.camera_model import PinholeCamera
 from saycan_ros.ros_io.images import image_to_numpy, stamp_to_sec
 from saycan_ros.sim.robot_geometry import ARM, LEFT, LIFT, RIGHT, load_robot_geometry
@@ -155,7 +155,7 @@ class SkillExecutorNode(Node):
 
     # ------------------------------------------------------------------ sensors (store the newest)
     def _now(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
+        return clock_seconds(self)
 
     def _on_odom(self, msg: Odometry) -> None:
         q = msg.pose.pose.orientation

@@ -573,7 +573,8 @@ class KitchenWorld:
         obj = self._add_object(name, position, yaw)
         half = min(self._half_width_across(obj, _yaw_quat(yaw), yaw), self.robot.gripper.max)
         self.joints.reset({LEFT: half, RIGHT: half})
-        self.joints.set_trajectory(self.sim_time, [(0.0, {LEFT: self.robot.gripper.min, RIGHT: self.robot.gripper.min})])
+        closed = self.robot.gripper.min
+        self.joints.set_trajectory(self.sim_time, [(0.0, {LEFT: closed, RIGHT: closed})])
         self._attach(name, half)
 
     def _build_robot(self) -> tuple[int, dict[str, int]]:
