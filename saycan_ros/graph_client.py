@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 from saycan_ros.core.episode import EpisodeRecord, SkillOutcome, StepRecord
 from saycan_ros.core.errors import SayCanError
 from saycan_ros.core.scoring import Candidate
+from saycan_ros.ros_io.codes import PLAN_END_STATES, status_name
 
 
 class GraphClient:
@@ -72,6 +73,8 @@ class GraphClient:
             self._world, self._world_stamp = world, time.monotonic()
 
     def _on_plan(self, msg) -> None:
+        if msg.state in PLAN_END_STATES:  # the instruction's own end; the action result says it too
+            return
         with self._lock:
             self._plan_events.append((time.monotonic(), msg))
         if msg.detail and self.on_outcome is not None:
@@ -245,11 +248,3 @@ def wait_done(future, timeout_s: float, message: str, graph=None):
         if time.monotonic() > deadline:
             raise SayCanError(message)
     return future.result()
-
-
-def status_name(code: int) -> str:
-    from saycan_msgs.action import ExecuteInstruction
-
-    names = {getattr(ExecuteInstruction.Result, n): n.lower() for n in dir(ExecuteInstruction.Result)
-             if n.isupper() and isinstance(getattr(ExecuteInstruction.Result, n), int)}
-    return names.get(code, f"error_{code}")

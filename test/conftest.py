@@ -9,6 +9,10 @@ os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(30, 99)))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: no busy-waiting threads
+# The nodes' own DDS profile (short discovery lease), as run_node gives every node process.
+from saycan_ros.nodes.common import use_package_dds_profile  # noqa: E402
+
+use_package_dds_profile()
 
 import pytest  # noqa: E402
 

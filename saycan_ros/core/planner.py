@@ -131,6 +131,8 @@ class SayCanPlanner:
             episode.error_msg = str(exc)
             episode.judgement["failed_stage"] = exc.stage
             episode.judgement["error_type"] = type(exc.__cause__).__name__ if exc.__cause__ else ""
+        if episode.status == STATUS_CANCELED:
+            episode.error_msg = f"canceled on request after {len(episode.executed)} executed step(s)"
         episode.finished_at = time.time()
         return episode
 

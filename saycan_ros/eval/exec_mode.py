@@ -29,7 +29,8 @@ from saycan_ros.core.skills import SkillLibrary
 from saycan_ros.core.world import USER
 from saycan_ros.eval.episodes import Episode, state_from_world
 from saycan_ros.eval.report import EpisodeResult
-from saycan_ros.graph_client import GraphClient, status_name, wait_done
+from saycan_ros.graph_client import GraphClient, wait_done
+from saycan_ros.ros_io.codes import status_name
 
 STARTUP_TIMEOUT_S = 300.0
 

@@ -1,6 +1,7 @@
 """What every saycan_ros node shares: validated parameters and a main() with clean shutdown."""
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -12,6 +13,20 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 
 from saycan_ros.core.errors import ConfigError, SayCanError
+from saycan_ros.core.kitchen import config_dir
+
+DDS_PROFILE_VARS = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+
+
+def use_package_dds_profile() -> None:
+    """Point Fast DDS at config/fastdds.xml unless the user chose a profile: it shortens the
+    discovery lease (20 s -> 3 s), so a node that dies without goodbye (SIGKILL, a crash) leaves
+    the graph within seconds and its clients report it instead of waiting for a timeout.
+    Call before rclpy.init; other RMW implementations ignore the variable."""
+    if not any(os.environ.get(name) for name in DDS_PROFILE_VARS):
+        profile = config_dir() / "fastdds.xml"
+        if profile.is_file():
+            os.environ[DDS_PROFILE_VARS[0]] = str(profile)
 
 
 @dataclass(frozen=True)
@@ -98,6 +113,7 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None, t
     executor = None
     code = 0
     try:
+        use_package_dds_profile()
         rclpy.init(args=args)
         node = make_node()
         executor = MultiThreadedExecutor(num_threads=threads)

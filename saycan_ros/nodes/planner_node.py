@@ -2,7 +2,10 @@
 
 Each step it asks llm_scoring_node (ScoreSkills) and affordance_node (GetAffordances) for the two
 scores of every skill, chooses in the pure core, and sends the winner to skill_executor_node
-(ExecuteSkill). Decisions go out as action feedback and on `saycan/plan` (PlanStatus).
+(ExecuteSkill). Decisions go out as action feedback and on `saycan/plan` (PlanStatus); an
+instruction that does not end in "done" ends there with state failed/canceled, and a command
+refused while another instruction runs with state rejected. A server that vanishes from the
+graph mid-call ends the instruction with SERVICE_UNAVAILABLE within seconds (ros_calls).
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from saycan_ros.core.planner import SayCanPlanner
 from saycan_ros.core.skills import Skill, SkillLibrary
 from saycan_ros.nodes.common import Param, declare_params, one_of, positive, run_node
 from saycan_ros.nodes.ros_calls import ServiceUnavailable, call_service, run_action
+from saycan_ros.ros_io.codes import PLAN_CANCELED, PLAN_FAILED, PLAN_REJECTED, status_name
 
 Result = ExecuteInstruction.Result
 PARAMS = (
@@ -129,6 +133,8 @@ class PlannerNode(Node):
             self._busy.release()  # acquired in _on_goal
         result = Result(success=code == Result.NONE, executed_steps=episode.executed if episode else [],
                         error_code=code, error_msg=message)
+        # Every path sets a terminal state itself: a goal left without one is reported by rclpy as
+        # ABORTED with an empty result, which is what every action client would then see.
         if code == Result.CANCELED and goal_handle.is_cancel_requested:
             goal_handle.canceled()
         elif code == Result.NONE:
@@ -140,15 +146,15 @@ class PlannerNode(Node):
     def _on_command(self, msg: String) -> None:
         """Text/voice commands: run like an action goal, in a worker thread (no caller to answer)."""
         if not self._busy.acquire(blocking=False):
-            self.get_logger().warning(f"ignoring command '{msg.data}': an instruction is already running")
+            reason = "an instruction is already running"
+            self.get_logger().warning(f"rejecting command '{msg.data}': {reason}")
+            # the sender (a voice front end, a script) has no result to wait for: tell it on saycan/plan
+            self._publish_end(msg.data, PLAN_REJECTED, reason, steps=0)
             return
 
         def work() -> None:
             try:
                 self.run_episode(msg.data, 0, lambda step, phase: None, lambda: not self.context.ok())
-            except Exception as exc:  # no caller to hand it to; at shutdown the context is simply gone
-                if self.context.ok():
-                    self.get_logger().error(f"command '{msg.data}' failed: {exc!r}")
             finally:
                 self._busy.release()
 
@@ -157,17 +163,42 @@ class PlannerNode(Node):
     # -- the loop ----------------------------------------------------------------------
     def run_episode(self, instruction: str, max_steps: int, feedback: Callable[[StepRecord | None, str], None],
                     should_cancel: Callable[[], bool]) -> tuple[EpisodeRecord | None, int, str]:
-        """Run the SayCan loop; returns (episode, error_code, error_msg). Never raises for user mistakes."""
+        """Run the SayCan loop; returns (episode, error_code, error_msg). Never raises: user
+        mistakes and failures alike end in a code, and on saycan/plan in a terminal PlanStatus."""
+        try:
+            episode, code, message = self._run_loop(instruction, max_steps, feedback, should_cancel)
+        except Exception as exc:  # a bug must still end the goal with a code and a message
+            if not self.context.ok():  # shutting down: nobody is left to tell
+                return None, Result.UNKNOWN, "the planner is shutting down"
+            self.get_logger().error(f"'{instruction}' ended by an internal error: {exc!r}")
+            episode, code, message = None, Result.UNKNOWN, f"internal planner error: {exc!r}"
+        if code == Result.NONE:
+            self.get_logger().info(f"'{episode.instruction}': done after {len(episode.steps)} step(s)")
+        else:
+            # One call site per severity: rclpy refuses a logging call site whose severity changes.
+            self.get_logger().warning(f"'{instruction}': {status_name(code)}"
+                                      + (f" after {len(episode.steps)} step(s)" if episode else "")
+                                      + (f": {message}" if message else ""))
+            state = PLAN_CANCELED if code == Result.CANCELED else PLAN_FAILED
+            self._publish_end(instruction, state, message or status_name(code),
+                              steps=len(episode.steps) if episode else 0, executed=episode.executed if episode else [])
+        return episode, code, message
+
+    def _run_loop(self, instruction: str, max_steps: int, feedback: Callable[[StepRecord | None, str], None],
+                  should_cancel: Callable[[], bool]) -> tuple[EpisodeRecord | None, int, str]:
         current: list[StepRecord | None] = [None]
+        executed: list[str] = []
         grounding = RosGrounding(self, lambda phase: feedback(current[0], phase), should_cancel)
 
         def on_step(step: StepRecord, phase: str) -> None:
             current[0] = step
+            if phase == "finished" and step.outcome is not None and step.outcome.success:
+                executed.append(step.chosen)
             state = "executing" if phase == "chosen" and step.chosen != "done" else (
                 "succeeded" if step.chosen == "done" else "planning")
             detail = "" if step.outcome is None else (
                 "ok" if step.outcome.success else f"failed ({step.outcome.error_code}): {step.outcome.message}")
-            self._publish_plan(instruction, step, state, detail)
+            self._publish_plan(instruction, step, state, detail, executed)
             if phase == "chosen":
                 self._log_step(step)
                 feedback(step, "chosen")
@@ -179,13 +210,8 @@ class PlannerNode(Node):
             episode = planner.run(instruction, max_steps or None)
         except InvalidInstructionError as exc:
             code = Result.EMPTY_INSTRUCTION if isinstance(exc, EmptyInstructionError) else Result.INVALID_INSTRUCTION
-            self.get_logger().warning(f"instruction refused: {exc}")
             return None, code, str(exc)
-        code = self._error_code(episode)
-        log = self.get_logger().info if code == Result.NONE else self.get_logger().warning
-        log(f"'{episode.instruction}': {episode.status} after {len(episode.steps)} step(s)"
-            + (f": {episode.error_msg}" if episode.error_msg else ""))
-        return episode, code, episode.error_msg
+        return episode, self._error_code(episode), episode.error_msg
 
     @staticmethod
     def _error_code(episode: EpisodeRecord) -> int:
@@ -210,10 +236,21 @@ class PlannerNode(Node):
         return [SkillCandidate(skill=c.skill, llm_log_likelihood=c.llm, affordance=c.affordance, combined=c.combined)
                 for c in shown]
 
-    def _publish_plan(self, instruction: str, step: StepRecord, state: str, detail: str) -> None:
-        msg = PlanStatus(instruction=instruction, step_index=step.index, chosen=step.chosen, state=state, detail=detail)
+    def _publish_plan(self, instruction: str, step: StepRecord, state: str, detail: str,
+                      executed: Sequence[str]) -> None:
+        msg = PlanStatus(instruction=instruction, step_index=step.index, chosen=step.chosen, state=state,
+                         detail=detail, executed_steps=list(executed))
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.candidates = self._candidate_msgs(step)
+        self.plan_pub.publish(msg)
+
+    def _publish_end(self, instruction: str, state: str, detail: str, steps: int,
+                     executed: Sequence[str] = ()) -> None:
+        """The last PlanStatus of an instruction that did not end in 'done' (failed, canceled) or
+        never started (rejected): no skill is chosen in it, `detail` says why."""
+        msg = PlanStatus(instruction=instruction, step_index=steps, chosen="", state=state, detail=detail,
+                         executed_steps=list(executed))
+        msg.header.stamp = self.get_clock().now().to_msg()
         self.plan_pub.publish(msg)
 
     def _log_step(self, step: StepRecord) -> None:

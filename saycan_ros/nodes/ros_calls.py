@@ -7,6 +7,7 @@ the response. It never nests spin_until_future_complete inside a callback.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Callable
 
 from rclpy.action import ActionClient
@@ -24,12 +25,35 @@ class CallTimeout(SayCanError):
     """A call did not complete in time."""
 
 
-def wait_future(future: Future, timeout_s: float, what: str) -> Any:
+# How long a server may be missing from the ROS graph while we wait on it before the call is
+# given up as ServiceUnavailable. Short enough to report a killed node within a few seconds, long
+# enough to ride out a graph update that briefly drops and re-adds the server.
+VANISHED_GRACE_S = 0.5
+
+
+def wait_future(future: Future, timeout_s: float, what: str, alive: Callable[[], bool] | None = None,
+                on_poll: Callable[[], None] | None = None, poll_s: float = 0.1) -> Any:
+    """Wait for `future`; raise CallTimeout after `timeout_s`, or ServiceUnavailable as soon as
+    `alive()` (the server is still in the graph) has been false for VANISHED_GRACE_S.
+    `on_poll` runs every `poll_s` while waiting."""
     done = threading.Event()
     future.add_done_callback(lambda _: done.set())
-    if not done.wait(timeout_s):
-        future.cancel()
-        raise CallTimeout(f"{what} did not answer within {timeout_s:.0f} s")
+    deadline = time.monotonic() + timeout_s
+    missing_since: float | None = None
+    while not done.wait(poll_s):
+        if on_poll is not None:
+            on_poll()
+        now = time.monotonic()
+        if now > deadline:
+            future.cancel()
+            raise CallTimeout(f"{what} did not answer within {timeout_s:.0f} s")
+        if alive is not None and not alive():
+            missing_since = now if missing_since is None else missing_since
+            if now - missing_since >= VANISHED_GRACE_S:
+                future.cancel()
+                raise ServiceUnavailable(f"{what} vanished while we waited for its answer (did its node die?)")
+        else:
+            missing_since = None
     if future.exception() is not None:
         raise SayCanError(f"{what} failed: {future.exception()}")
     return future.result()
@@ -39,7 +63,7 @@ def call_service(client: Client, request: Any, timeout_s: float, wait_s: float =
     name = client.srv_name
     if not client.wait_for_service(timeout_sec=wait_s):
         raise ServiceUnavailable(f"service '{name}' is not available (is its node running?)")
-    return wait_future(client.call_async(request), timeout_s, f"service '{name}'")
+    return wait_future(client.call_async(request), timeout_s, f"service '{name}'", alive=client.service_is_ready)
 
 
 def run_action(client: ActionClient, goal: Any, timeout_s: float, *, wait_s: float = 2.0,
@@ -53,20 +77,23 @@ def run_action(client: ActionClient, goal: Any, timeout_s: float, *, wait_s: flo
     if not client.wait_for_server(timeout_sec=wait_s):
         raise ServiceUnavailable(f"action server '{name}' is not available (is its node running?)")
     feedback = (lambda msg: on_feedback(msg.feedback)) if on_feedback else None
-    handle = wait_future(client.send_goal_async(goal, feedback_callback=feedback), wait_s + 5, f"action '{name}'")
+    handle = wait_future(client.send_goal_async(goal, feedback_callback=feedback), wait_s + 5, f"action '{name}'",
+                         alive=client.server_is_ready)
     if not handle.accepted:
         raise SayCanError(f"action '{name}' rejected the goal")
     result_future = handle.get_result_async()
-    done = threading.Event()
-    result_future.add_done_callback(lambda _: done.set())
-    waited, canceled = 0.0, False
-    while not done.wait(poll_s):
-        waited += poll_s
+    canceled = False
+
+    def cancel_when_asked() -> None:
+        nonlocal canceled
         if not canceled and should_cancel is not None and should_cancel():
             handle.cancel_goal_async()
             canceled = True
-        if waited > timeout_s:
-            handle.cancel_goal_async()
-            raise CallTimeout(f"action '{name}' did not finish within {timeout_s:.0f} s")
-    response = result_future.result()
+
+    try:
+        response = wait_future(result_future, timeout_s, f"action '{name}'", alive=client.server_is_ready,
+                               on_poll=cancel_when_asked, poll_s=poll_s)
+    except CallTimeout:
+        handle.cancel_goal_async()
+        raise
     return response.status, response.result

@@ -6,7 +6,10 @@ node's own behaviour is under test: the loop over services, feedback, typed erro
 """
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -38,12 +41,15 @@ Result = ExecuteInstruction.Result
 class FakeRobotSide(Node):
     """Test fake of llm_scoring_node + affordance_node + skill_executor_node."""
 
-    def __init__(self, context, plan=PLAN, failing=(), skill_seconds=0.0):
+    def __init__(self, context, plan=PLAN, failing=(), skill_seconds=0.0, slow=None, serve_scores=True):
+        """`slow`: the skills that take `skill_seconds` (default: all); `serve_scores=False` leaves
+        score_skills to another server."""
         super().__init__("fake_robot_side", context=context)
         group = ReentrantCallbackGroup()
-        self.plan, self.failing, self.skill_seconds = plan, set(failing), skill_seconds
+        self.plan, self.failing, self.skill_seconds, self.slow = plan, set(failing), skill_seconds, slow
         self.executed, self.score_requests = [], []
-        self.create_service(ScoreSkills, "score_skills", self._score, callback_group=group)
+        if serve_scores:
+            self.create_service(ScoreSkills, "score_skills", self._score, callback_group=group)
         self.create_service(GetAffordances, "get_affordances", self._afford, callback_group=group)
         self.skill_server = ActionServer(self, ExecuteSkill, "execute_skill", self._run, callback_group=group,
                                          cancel_callback=lambda _: CancelResponse.ACCEPT)
@@ -64,7 +70,8 @@ class FakeRobotSide(Node):
 
     def _run(self, goal_handle):
         text = goal_handle.request.skill.text
-        deadline = time.monotonic() + self.skill_seconds
+        slow = self.slow is None or text in self.slow
+        deadline = time.monotonic() + (self.skill_seconds if slow else 0.0)
         while time.monotonic() < deadline:
             if goal_handle.is_cancel_requested:
                 goal_handle.canceled()
@@ -184,3 +191,122 @@ def test_command_topic_runs_an_instruction(ros_context):
         pub.publish(String(data="throw away the apple"))
         wait_for(lambda: any(p.chosen == "done" for p in plans), 60, "the command to finish")
     assert fake.executed == PLAN
+
+
+# -- many goals to one planner: every result must be right, whatever came before ------------------
+
+SEQUENCE_PLANS = {
+    "throw away the apple": PLAN,
+    "pick up the sponge": ["pick up the sponge"] * 5,
+    "bring me an orange": ["find an orange", "pick up the orange"],
+    "hang on a second": [],
+}
+
+
+class ScoreServerProcess:
+    """fake_score_server.py (a test fake of llm_scoring_node) as a process the test can kill."""
+
+    def __init__(self) -> None:
+        script = Path(__file__).with_name("fake_score_server.py")
+        self.proc = subprocess.Popen([sys.executable, str(script), json.dumps(SEQUENCE_PLANS)],
+                                     stdout=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line.strip())
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+
+def check(response, status, code, executed=None, message=None):
+    result = response.result
+    assert (response.status, result.error_code) == (status, code), (response.status, result.error_code, result.error_msg)
+    assert result.success == (code == Result.NONE)
+    if code != Result.NONE:
+        assert result.error_msg, "a failed goal must say why"
+    if message is not None:
+        assert message in result.error_msg, result.error_msg
+    if executed is not None:
+        assert list(result.executed_steps) == executed
+
+
+def test_a_sequence_of_goals_to_one_planner_each_gets_its_own_result(ros_context):
+    """Success, skill failure, cancel, empty, success, dead scoring node, success again: one
+    planner, every result checked. A failed or cancelled goal once poisoned every later result
+    (ABORTED, code 0, empty message); a killed scoring node was noticed only at the timeout."""
+    server = ScoreServerProcess()
+    fake = FakeRobotSide(ros_context, failing={"pick up the sponge"}, skill_seconds=30.0,
+                         slow={"find an orange"}, serve_scores=False)
+    planner = make_planner(ros_context, max_failures=2, failure_penalty=1.0, scoring_timeout_s=120.0)
+    user = Node("user", context=ros_context)
+    client = ActionClient(user, ExecuteInstruction, "execute_instruction")
+    plans = []
+    user.create_subscription(PlanStatus, "saycan/plan", plans.append, 100)
+    try:
+        with Spinner(ros_context, fake, planner, user):
+            assert client.wait_for_server(timeout_sec=20)
+            wait_for(lambda: "ready" in server.lines, 30, "the fake scoring process")
+
+            def run(instruction, timeout=60):
+                return wait_future(send(client, instruction).get_result_async(), timeout)
+
+            check(run("throw away the apple"), GoalStatus.STATUS_SUCCEEDED, Result.NONE, PLAN + ["done"])
+            check(run("pick up the sponge"), GoalStatus.STATUS_ABORTED, Result.SKILL_FAILED, [], "missed")
+
+            phases = []
+            handle = send(client, "bring me an orange", feedback=lambda m: phases.append(m.feedback.phase))
+            wait_for(lambda: "executing" in phases, 20, "the first skill to start")
+            wait_future(handle.cancel_goal_async())
+            check(wait_future(handle.get_result_async(), 20), GoalStatus.STATUS_CANCELED, Result.CANCELED, [])
+
+            check(run("   "), GoalStatus.STATUS_ABORTED, Result.EMPTY_INSTRUCTION, [])
+            check(run("throw away the apple"), GoalStatus.STATUS_SUCCEEDED, Result.NONE, PLAN + ["done"])
+
+            handle = send(client, "hang on a second")
+            wait_for(lambda: "hanging" in server.lines, 20, "the scoring call to be open")
+            server.kill()
+            killed = time.monotonic()
+            response = wait_future(handle.get_result_async(), 30)
+            noticed_s = time.monotonic() - killed
+            check(response, GoalStatus.STATUS_ABORTED, Result.SERVICE_UNAVAILABLE, [], "score_skills")
+            print(f"killed scoring node noticed after {noticed_s:.2f} s")
+            assert noticed_s < 5.0, f"a killed scoring node was noticed after {noticed_s:.1f} s"
+
+            server = ScoreServerProcess()  # the node comes back: the planner carries on
+            wait_for(lambda: "ready" in server.lines, 30, "the restarted fake scoring process")
+            check(run("throw away the apple"), GoalStatus.STATUS_SUCCEEDED, Result.NONE, PLAN + ["done"])
+            wait_for(lambda: sum(p.state == "succeeded" and p.detail == "ok" for p in plans) == 3, 10,
+                     "the final PlanStatus of every success")
+    finally:
+        server.kill()
+    ends = [(p.instruction, p.state) for p in plans if p.state in ("failed", "canceled", "rejected")]
+    assert ends == [("pick up the sponge", "failed"), ("bring me an orange", "canceled"), ("   ", "failed"),
+                    ("hang on a second", "failed")]
+
+
+def test_a_command_refused_while_busy_is_published_as_rejected(ros_context):
+    fake = FakeRobotSide(ros_context, skill_seconds=30.0)
+    planner = make_planner(ros_context)
+    user = Node("user", context=ros_context)
+    client = ActionClient(user, ExecuteInstruction, "execute_instruction")
+    pub = user.create_publisher(String, "saycan/command", 10)
+    plans = []
+    user.create_subscription(PlanStatus, "saycan/plan", plans.append, 50)
+    with Spinner(ros_context, fake, planner, user):
+        assert client.wait_for_server(timeout_sec=20)
+        wait_for(lambda: pub.get_subscription_count() > 0, 20, "the planner to subscribe")
+        phases = []
+        handle = send(client, "throw away the apple", feedback=lambda m: phases.append(m.feedback.phase))
+        wait_for(lambda: "executing" in phases, 20, "the first skill to start")
+        pub.publish(String(data="bring me an orange"))
+        wait_for(lambda: any(p.state == "rejected" for p in plans), 10, "the refusal on saycan/plan")
+        wait_future(handle.cancel_goal_async())
+        response = wait_future(handle.get_result_async(), 20)
+    rejected = next(p for p in plans if p.state == "rejected")
+    assert rejected.instruction == "bring me an orange" and "already running" in rejected.detail
+    assert rejected.chosen == ""
+    check(response, GoalStatus.STATUS_CANCELED, Result.CANCELED)

@@ -1,0 +1,17 @@
+"""Names of the typed error codes in saycan_msgs action results, for logs and reports."""
+from __future__ import annotations
+
+
+def status_name(code: int) -> str:
+    """ExecuteInstruction result code -> its constant's name in lower case ('service_unavailable')."""
+    from saycan_msgs.action import ExecuteInstruction
+
+    names = {getattr(ExecuteInstruction.Result, n): n.lower() for n in dir(ExecuteInstruction.Result)
+             if n.isupper() and isinstance(getattr(ExecuteInstruction.Result, n), int)}
+    return names.get(code, f"error_{code}")
+
+
+# PlanStatus.state of the last message of an instruction that did not end in 'done': no skill is
+# chosen in it and `detail` says why. (One that ends in 'done' ends with state 'succeeded'.)
+PLAN_FAILED, PLAN_CANCELED, PLAN_REJECTED = "failed", "canceled", "rejected"
+PLAN_END_STATES = frozenset({PLAN_FAILED, PLAN_CANCELED, PLAN_REJECTED})
