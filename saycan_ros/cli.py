@@ -4,6 +4,7 @@
   saycan launch sim|robot|FILE  start a launch file's nodes (no launch_ros needed)
   saycan eval FILE              planning / execution success on an episode set
   saycan bench scoring          language-model scoring speed (naive vs KV cache vs packed)
+  saycan train planner          adapt the language model to the kitchen (LoRA on generated plans)
 """
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "launch": _launch,
         "eval": lambda rest: __import__("saycan_ros.eval.harness", fromlist=["main"]).main(rest),
         "bench": lambda rest: _bench(rest),
+        "train": lambda rest: _train(rest),
     }
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
         print(__doc__.strip())
@@ -76,6 +78,15 @@ def _bench(argv: Sequence[str]) -> int:
     from saycan_ros.bench.scoring import main as bench_scoring
 
     return int(bench_scoring(list(argv[1:])) or 0)
+
+
+def _train(argv: Sequence[str]) -> int:
+    if not argv or argv[0] != "planner":
+        print("usage: saycan train planner [options]   (see saycan train planner --help)")
+        return 2
+    from saycan_ros.training.planner_training import main as train_planner
+
+    return int(train_planner(list(argv[1:])) or 0)
 
 
 if __name__ == "__main__":

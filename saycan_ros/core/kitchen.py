@@ -29,6 +29,7 @@ class ObjectType:
     size: tuple[float, float, float]
     rgba: tuple[float, float, float, float]
     aliases: tuple[str, ...] = ()
+    attributes: tuple[str, ...] = ()  # words a person may describe it by: fruit, salty, fizzy, ...
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,8 @@ def parse_kitchen(data: Any, source: str = "<memory>") -> Kitchen:
             raise ConfigError(f"{source}: object '{name}' needs size [x, y, z] and rgba [r, g, b, a]")
         objects[str(name)] = ObjectType(
             str(name), str(spec.get("category", "item")), shape,
-            tuple(float(v) for v in size), tuple(float(v) for v in rgba), _aliases(spec))
+            tuple(float(v) for v in size), tuple(float(v) for v in rgba), _aliases(spec),
+            tuple(str(a).lower() for a in spec.get("attributes", []) or []))
 
     templates = []
     for i, spec in enumerate(data["skills"] or []):

@@ -4,18 +4,42 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Protocol, Sequence
 
 from saycan_ros.core.errors import ConfigError, EmptyInstructionError, InvalidInstructionError
 from saycan_ros.core.kitchen import config_dir, read_yaml_file
 
 MAX_INSTRUCTION_CHARS = 300
+# Few-shot examples retrieved per instruction from the example bank (0: the prompt file's fixed
+# examples). The default of llm_scoring_node and `saycan eval`, chosen by measurement on dev.yaml.
+DEFAULT_RETRIEVED_EXAMPLES = 0
 
 
 @dataclass(frozen=True)
 class PromptExample:
     instruction: str
     steps: tuple[str, ...]
+
+
+class ExampleSelector(Protocol):
+    """Chooses the few-shot examples for one instruction (e.g. the nearest of a bank)."""
+
+    def select(self, instruction: str) -> Sequence[PromptExample]:
+        """The examples to show before `instruction`, in prompt order (the most relevant last)."""
+
+
+def read_example_bank(path: str | Path) -> list[PromptExample]:
+    """An example bank: YAML with `examples: [{instruction, steps}, ...]` (other keys ignored)."""
+    path = Path(path)
+    data = read_yaml_file(path, "example bank") or {}
+    return _examples(data.get("examples", []), path)
+
+
+def _examples(entries: Any, path: Path) -> list[PromptExample]:
+    try:
+        return [PromptExample(str(e["instruction"]), tuple(str(s) for s in e["steps"])) for e in entries]
+    except (KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: bad examples ({exc!r}); each needs 'instruction' and 'steps'") from None
 
 
 @dataclass(frozen=True)
@@ -34,28 +58,48 @@ class PromptBuilder:
     scorer appends " <skill text>" (a leading space: see saycan_ros.language.base).
     """
 
-    def __init__(self, preamble: str, examples: Sequence[PromptExample], fmt: PromptFormat = PromptFormat()):
+    def __init__(self, preamble: str, examples: Sequence[PromptExample], fmt: PromptFormat = PromptFormat(),
+                 selector: ExampleSelector | None = None):
+        """`examples` are fixed; with a `selector` they are chosen per instruction instead (the head
+        is then the same for every step of one instruction, so the scorer's prefix cache holds)."""
         self.preamble = preamble.strip()
         self.examples = tuple(examples)
         self.fmt = fmt
-        shots = [self._dialogue(ex.instruction, ex.steps, finished=True) for ex in self.examples]
-        self._head = "\n".join([self.preamble, *shots]) if self.preamble else "\n".join(shots)
+        self.selector = selector
+        self._head = self._head_for(self.examples)
+        self._selected: tuple[str, str] | None = None  # (instruction, head) of the last selection
+
+    def _head_for(self, examples: Sequence[PromptExample]) -> str:
+        shots = [self._dialogue(ex.instruction, ex.steps, finished=True) for ex in examples]
+        return "\n".join([self.preamble, *shots]) if self.preamble else "\n".join(shots)
+
+    def head(self, instruction: str) -> str:
+        """Preamble + the examples shown for this instruction."""
+        if self.selector is None:
+            return self._head
+        if self._selected is None or self._selected[0] != instruction:
+            self._selected = (instruction, self._head_for(self.selector.select(instruction)))
+        return self._selected[1]
 
     @classmethod
     def from_file(cls, path: str | Path | None = None) -> "PromptBuilder":
         path = Path(path) if path else config_dir() / "prompts.yaml"
         data = read_yaml_file(path, "prompt file") or {}
+        examples = _examples(data.get("examples", []), path)
         try:
-            examples = [PromptExample(str(e["instruction"]), tuple(str(s) for s in e["steps"]))
-                        for e in data.get("examples", [])]
             fmt = PromptFormat(**data.get("format", {}))
-        except (KeyError, TypeError) as exc:
+        except TypeError as exc:
             raise ConfigError(f"{path}: bad prompt file ({exc})") from None
         return cls(str(data.get("preamble", "")), examples, fmt)
 
+    def with_selector(self, selector: ExampleSelector | None) -> "PromptBuilder":
+        """The same preamble and format, examples chosen per instruction by `selector`."""
+        return PromptBuilder(self.preamble, self.examples, self.fmt, selector)
+
     def build(self, instruction: str, steps_so_far: Sequence[str]) -> str:
         """The prompt for choosing step len(steps_so_far) + 1."""
-        return self._head + "\n" + self._dialogue(normalize_instruction(instruction), steps_so_far, finished=False)
+        instruction = normalize_instruction(instruction)
+        return self.head(instruction) + "\n" + self._dialogue(instruction, steps_so_far, finished=False)
 
     def _dialogue(self, instruction: str, steps: Sequence[str], finished: bool) -> str:
         f = self.fmt

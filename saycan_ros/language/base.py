@@ -33,6 +33,7 @@ BACKENDS = ("transformers", "openai")
 DEVICES = ("cpu", "cuda", "auto")
 DTYPES = ("float32", "bfloat16", "float16")
 MODES = ("packed", "kv", "naive")
+DEFAULT_ADAPTER = "auto"
 
 
 class ScoringError(SayCanError):
@@ -152,6 +153,10 @@ class ScorerConfig:
     concurrency: int = 1  # openai: requests in flight at once
     threads: int = 0  # transformers on CPU: torch threads (0 = torch's default)
     cache_dir: str = ""  # embedded model cache ("" = $SAYCAN_CACHE or ~/.cache/saycan_ros/models)
+    # transformers: a LoRA adapter merged into the weights at load: "auto" (the packaged adapter
+    # with the embedded model, none with any other), "none", "packaged" (models/planner-lora,
+    # trained for config/kitchen.yaml by `saycan train planner`), or an adapter folder
+    adapter: str = DEFAULT_ADAPTER
     extra: dict[str, Any] = field(default_factory=dict)  # backend-specific from_pretrained kwargs
 
     @classmethod
@@ -182,9 +187,20 @@ class ScorerConfig:
                 raise ConfigError(f"scorer {name} must be an integer >= 0, got {getattr(self, name)!r}")
         if not (isinstance(self.backoff_s, (int, float)) and self.backoff_s >= 0):
             raise ConfigError(f"scorer backoff_s must be >= 0, got {self.backoff_s!r}")
+        if self.backend != "transformers" and self.adapter not in ("", "none", "auto"):
+            raise ConfigError(f"scorer adapter '{self.adapter}': adapters are merged into an in-process model, "
+                              "so they need backend transformers (serve the merged model for other backends)")
         if self.backend == "openai" and not self.server_url.startswith(("http://", "https://")):
             raise ConfigError(f"scorer server_url '{self.server_url}' must start with http:// or https://")
         return self
+
+
+def effective_adapter(config: ScorerConfig) -> str:
+    """The adapter the scorer really uses: 'auto' means the packaged adapter for the embedded model
+    on the transformers backend (it was trained on that model) and none otherwise."""
+    if config.adapter != "auto":
+        return config.adapter
+    return "packaged" if config.backend == "transformers" and not config.model.strip() else "none"
 
 
 def make_scorer(config: ScorerConfig) -> SkillScorer:

@@ -30,8 +30,9 @@ import torch  # noqa: E402
 
 from saycan_ros.core.errors import ConfigError
 from saycan_ros.language import packing
+from saycan_ros.language.adapter import merge_adapter, resolve_adapter
 from saycan_ros.language.base import (ModelLoadError, ScorerConfig, ScoreStats, ScoringError, SkillScore,
-                                      SkillScorer, check_inputs, continuation, make_score)
+                                      SkillScorer, check_inputs, continuation, effective_adapter, make_score)
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,10 @@ def load_causal_lm(config: ScorerConfig) -> LoadedModel:
         hint = "" if kwargs.get("local_files_only") else " (hub downloads need network access; " \
             "HF_HUB_OFFLINE=1 allows only models already in the local cache)"
         raise ModelLoadError(f"cannot load language model '{source}': {str(exc).splitlines()[0]}{hint}") from None
+    adapter = resolve_adapter(effective_adapter(config))
+    if adapter is not None:
+        merge_adapter(model, adapter)
+        source += f" + adapter {adapter}"
     model.to(device)
     model.eval()
     return LoadedModel(model, tokenizer, device, dtype, source)

@@ -15,8 +15,9 @@ from rclpy.node import Node
 
 from saycan_msgs.srv import ScoreSkills
 from saycan_ros.core.errors import SayCanError
-from saycan_ros.core.prompt import PromptBuilder
-from saycan_ros.language.base import BACKENDS, DEVICES, DTYPES, MODES, ScorerConfig, make_scorer
+from saycan_ros.core.prompt import DEFAULT_RETRIEVED_EXAMPLES, PromptBuilder
+from saycan_ros.language.adapter import adapter_prompt_file
+from saycan_ros.language.base import BACKENDS, DEVICES, DTYPES, MODES, ScorerConfig, effective_adapter, make_scorer
 from saycan_ros.nodes.common import Param, declare_params, non_negative, one_of, positive, run_node
 
 _DEFAULTS = ScorerConfig()
@@ -37,20 +38,31 @@ PARAMS = (
     Param("concurrency", _DEFAULTS.concurrency, "openai backend: requests in flight at once", positive),
     Param("threads", _DEFAULTS.threads, "torch CPU threads (0: torch's default)", non_negative),
     Param("prefix_cache", _DEFAULTS.prefix_cache, "reuse the previous call's prompt cache when the prompt only grew by the last step"),
+    Param("adapter", _DEFAULTS.adapter, "LoRA adapter merged into the model at load: auto (the packaged one with "
+          "the embedded model), none, packaged (models/planner-lora), or a folder from `saycan train planner`"),
     Param("cache_dir", _DEFAULTS.cache_dir, "where the embedded model is converted to ('' : $SAYCAN_CACHE or ~/.cache/saycan_ros/models)"),
-    Param("prompt_file", "", "few-shot prompt (YAML); empty: the package's config/prompts.yaml"),
+    Param("prompt_file", "", "few-shot prompt (YAML); empty: the adapter's own prompt.yaml with an adapter, "
+          "else the package's config/prompts.yaml"),
+    Param("retrieved_examples", DEFAULT_RETRIEVED_EXAMPLES, "few-shot examples retrieved per instruction from the "
+          "example bank, nearest last (0: the prompt file's fixed examples)", non_negative),
+    Param("example_bank", "", "example bank files, comma-separated (empty: the package's config/examples/*.yaml)"),
 )
 SCORER_KEYS = ("backend", "model", "device", "dtype", "mode", "memory_budget_mb", "max_chunk_tokens", "batch_size",
                "server_url", "api_key", "timeout_s", "retries", "backoff_s", "concurrency", "threads",
-               "prefix_cache", "cache_dir")
+               "prefix_cache", "cache_dir", "adapter")
 
 
 class LlmScoringNode(Node):
     def __init__(self, **node_kwargs) -> None:
         super().__init__("llm_scoring_node", **node_kwargs)
         self.p = declare_params(self, PARAMS)
-        self.prompt = PromptBuilder.from_file(self.p["prompt_file"] or None)
         config = ScorerConfig.from_mapping({k: self.p[k] for k in SCORER_KEYS})
+        self.prompt = PromptBuilder.from_file(self.p["prompt_file"] or adapter_prompt_file(effective_adapter(config)))
+        if self.p["retrieved_examples"]:
+            from saycan_ros.language.retrieval import make_example_selector
+
+            bank = [f.strip() for f in self.p["example_bank"].split(",") if f.strip()]
+            self.prompt = self.prompt.with_selector(make_example_selector(self.p["retrieved_examples"], bank))
         started = time.perf_counter()
         self.scorer = make_scorer(config)  # raises a SayCanError (one clear line) if the model is missing
         self.get_logger().info(f"{config.backend} scorer ready ({config.model or 'embedded SmolLM2-135M'}, "

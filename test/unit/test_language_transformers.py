@@ -48,12 +48,15 @@ def test_all_modes_agree_with_a_plain_forward(loaded):
         results[mode] = sc.score(PROMPT, SKILLS)
         if mode == "packed":
             assert sc.last_stats.forward_passes >= 3  # prompt pass + several chunks
+    # fp32 sums of ~30 nats over different kernel paths (one pass vs. cached prefix): CPUs with
+    # other SIMD kernels differ by ~1e-4 (measured 1.1e-4 on one machine, 4e-5 on another)
+    tolerance = 5e-4
     for skill, naive, kv, packed in zip(SKILLS, results["naive"], results["kv"], results["packed"]):
         want, n = reference(loaded, PROMPT, skill)
         assert naive.n_tokens == kv.n_tokens == packed.n_tokens == n
-        assert naive.sum_logprob == pytest.approx(want, abs=1e-4)
-        assert kv.sum_logprob == pytest.approx(want, abs=1e-4)
-        assert packed.sum_logprob == pytest.approx(want, abs=1e-4)
+        assert naive.sum_logprob == pytest.approx(want, abs=tolerance)
+        assert kv.sum_logprob == pytest.approx(want, abs=tolerance)
+        assert packed.sum_logprob == pytest.approx(want, abs=tolerance)
         assert packed.mean_logprob == pytest.approx(packed.sum_logprob / n)
     ranked = max(results["packed"], key=lambda s: s.sum_logprob)
     assert ranked.text == "pick up the apple"

@@ -1,0 +1,309 @@
+"""Instruction -> plan data for adapting the language model to a kitchen.
+
+Everything comes from data: objects, places and attributes from the kitchen file, sentence shapes
+from config/training/planner_language.yaml, and every plan from a symbolic planner over the
+kitchen model (each task is a macro of library skills, executed in the symbolic kitchen from a
+sampled start state and kept only if every skill succeeds and the task's effect holds).
+
+Tasks: deliver, place, throw away, go to, pick up, find; the same with the object already in the
+gripper or in front of the robot; two objects; two tasks in sequence; "all the X" and "two X".
+Objects are named by name, alias, or an attribute that only one kind present in the start state
+has ("something salty" with the sea salt chips as the only salty thing). Pure: no torch.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from saycan_ros.core.errors import ConfigError
+from saycan_ros.core.kitchen import Kitchen, base_object_name, config_dir, read_yaml_file
+from saycan_ros.core.skills import SkillLibrary
+from saycan_ros.core.world import DISPOSAL, GRIPPER, USER, KitchenState, apply_skill
+
+GENERATOR_VERSION = 1
+PLACES = ("close counter", "far counter", "table")
+LANGUAGE_KEYS = ("deliver", "place", "throw", "go", "pick", "find", "held_suffix", "held_prefix", "here_suffix",
+                 "put_down_here", "sequence", "all_of", "numbers", "polite_prefix", "polite_suffix",
+                 "attribute_nouns", "attribute_adjectives", "adjective_nouns")
+# task kind -> sampling weight
+TASK_WEIGHTS = {"deliver": 16, "place": 12, "throw": 12, "go": 5, "pick": 6, "find": 4, "held": 12,
+                "put_down_here": 4, "here": 5, "two": 9, "sequence": 8, "group": 9}
+
+
+@dataclass(frozen=True)
+class PlanExample:
+    instruction: str
+    steps: tuple[str, ...]
+    task: str  # the task kind it was generated as (for statistics)
+
+
+def default_language_file() -> Path:
+    return config_dir() / "training" / "planner_language.yaml"
+
+
+def load_language(path: str | Path | None = None) -> dict[str, Any]:
+    path = Path(path) if path else default_language_file()
+    data = read_yaml_file(path, "planner language file") or {}
+    missing = [k for k in LANGUAGE_KEYS if k not in data]
+    if missing:
+        raise ConfigError(f"{path}: missing {', '.join(missing)}")
+    return data
+
+
+def normalized(text: str) -> str:
+    return " ".join(text.lower().strip().strip(".?!").split())
+
+
+def article(noun: str) -> str:
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+
+
+class _Unsuitable(Exception):
+    """The sampled start state does not fit the task; sample again."""
+
+
+class PlanDataGenerator:
+    """Samples (instruction, plan) pairs; `exclude` holds normalized instructions never to emit."""
+
+    def __init__(self, kitchen: Kitchen, language: dict[str, Any], seed: int = 0,
+                 exclude: Iterable[str] = ()):
+        self.kitchen, self.lang = kitchen, language
+        self.rng = random.Random(seed)
+        self.exclude = {normalized(t) for t in exclude}
+        library = SkillLibrary.from_kitchen(kitchen)
+        self.skill_text = {(s.kind, s.object or s.location or ""): s.text for s in library}
+        self.done = self.skill_text[("done", "")]
+        self.kinds = list(kitchen.objects)
+        self.places = [p for p in PLACES if p in kitchen.locations]
+        self.destinations = [loc for loc in kitchen.locations if loc != USER]
+
+    # -- public ------------------------------------------------------------------------------
+    def generate(self, n: int, max_tries: int | None = None) -> list[PlanExample]:
+        out: list[PlanExample] = []
+        seen: set[str] = set()
+        tries = 0
+        while len(out) < n:
+            tries += 1
+            if max_tries is not None and tries > max_tries:
+                break
+            example = self.sample()
+            if example is None:
+                continue
+            key = normalized(example.instruction)
+            if key in seen or key in self.exclude:
+                continue
+            seen.add(key)
+            out.append(example)
+        return out
+
+    def sample(self) -> PlanExample | None:
+        task = self.rng.choices(list(TASK_WEIGHTS), weights=list(TASK_WEIGHTS.values()))[0]
+        try:
+            state = self._start_state(held=task in ("held", "put_down_here"))
+            text, steps = getattr(self, f"_task_{task}")(state)
+            self._verify(state, steps)
+        except _Unsuitable:
+            return None
+        return PlanExample(self._polite(text), tuple(steps) + (self.done,), task)
+
+    # -- start states and references ----------------------------------------------------------
+    def _start_state(self, held: bool) -> KitchenState:
+        rng = self.rng
+        kinds = rng.sample(self.kinds, rng.randint(3, 7))
+        objects = {k: rng.choice(self.places) for k in kinds}
+        if rng.random() < 0.15:  # a second one of a kind
+            k = rng.choice(kinds)
+            objects[f"{k}#2"] = rng.choice(self.places)
+        holding = None
+        if held:
+            holding = rng.choice(kinds)
+            objects[holding] = GRIPPER
+        return KitchenState(robot_at=rng.choice(list(self.kitchen.locations)), holding=holding, objects=objects)
+
+    def _present_kinds(self, state: KitchenState, placed_only: bool = True) -> list[str]:
+        return sorted({base_object_name(n) for n, at in state.objects.items()
+                       if at is not None and (at != GRIPPER or not placed_only)})
+
+    def _reference(self, kind: str, state: KitchenState, definite: bool = True) -> str:
+        """Name, alias or a unique attribute description of `kind` among the kinds present."""
+        rng = self.rng
+        spec = self.kitchen.objects[kind]
+        present = [k for k in self._present_kinds(state, placed_only=False) if k != kind]
+        unique = [a for a in spec.attributes if not any(a in self.kitchen.objects[k].attributes for k in present)]
+        choice = rng.random()
+        if unique and choice < 0.4:
+            return self._describe(rng.choice(unique), spec.attributes)
+        name = rng.choice(spec.aliases) if spec.aliases and choice < 0.55 else kind
+        return f"the {name}" if definite or rng.random() < 0.5 else article(name)
+
+    def _describe(self, attribute: str, attributes: Sequence[str]) -> str:
+        nouns, adjectives = self.lang["attribute_nouns"], self.lang["attribute_adjectives"]
+        if attribute in nouns:
+            singular = nouns[attribute][0]
+            return self.rng.choice([article(singular), f"the {singular}", f"some {nouns[attribute][1]}"]
+                                   if attribute not in ("fruit",) else [article(singular), "some fruit"])
+        if attribute in adjectives:
+            with_noun = [n for n in self.lang["adjective_nouns"] if n in attributes]
+            if with_noun and self.rng.random() < 0.6:
+                return article(f"{attribute} {nouns[self.rng.choice(with_noun)][0]}")
+            return f"something {attribute}"
+        raise _Unsuitable
+
+    def _polite(self, text: str) -> str:
+        return (self.rng.choice(self.lang["polite_prefix"]) + text + self.rng.choice(self.lang["polite_suffix"])).strip()
+
+    def _say(self, shape: str, **slots: str) -> str:
+        return self.rng.choice(self.lang[shape]).format(**slots)
+
+    # -- plans ---------------------------------------------------------------------------------
+    def _move(self, kind: str, dest: str, state: KitchenState, find: bool = True) -> list[str]:
+        """Skills that bring an object of `kind` to `dest` (the user or a place)."""
+        steps = []
+        if not (state.holding and base_object_name(state.holding) == kind):
+            steps += [self.skill_text[("find", kind)]] if find else []
+            steps.append(self.skill_text[("pick", kind)])
+        if dest == USER:
+            steps.append(self.skill_text[("bring", "")])
+        else:
+            steps.append(self.skill_text[("go_to", dest)])
+        steps.append(self.skill_text[("place", kind)])
+        return steps
+
+    def _verify(self, state: KitchenState, steps: Sequence[str]) -> None:
+        by_text = {text: key for key, text in self.skill_text.items()}
+        library = SkillLibrary.from_kitchen(self.kitchen)
+        for text in steps:
+            if text not in by_text:
+                raise _Unsuitable
+            ok, state, _ = apply_skill(state, library.get(text), self.kitchen)
+            if not ok:
+                raise _Unsuitable
+
+    def _placed(self, state: KitchenState) -> list[str]:
+        kinds = [k for k in self._present_kinds(state) if k != base_object_name(state.holding or "")]
+        if not kinds:
+            raise _Unsuitable
+        return kinds
+
+    def _after(self, state: KitchenState, steps: Sequence[str]) -> KitchenState:
+        library = SkillLibrary.from_kitchen(self.kitchen)
+        for text in steps:
+            _, state, _ = apply_skill(state, library.get(text), self.kitchen)
+        return state
+
+    # -- tasks: each returns (instruction, steps without 'done') --------------------------------
+    def _task_deliver(self, state):
+        kind = self.rng.choice(self._placed(state))
+        return self._say("deliver", obj=self._reference(kind, state, definite=False)), self._move(kind, USER, state)
+
+    def _task_place(self, state):
+        kind, loc = self.rng.choice(self._placed(state)), self.rng.choice([p for p in self.places])
+        if state.objects.get(kind) == loc:
+            raise _Unsuitable
+        return self._say("place", obj=self._reference(kind, state), loc=loc), self._move(kind, loc, state)
+
+    def _task_throw(self, state):
+        kind = self.rng.choice(self._placed(state))
+        return self._say("throw", obj=self._reference(kind, state)), self._move(kind, DISPOSAL, state)
+
+    def _task_go(self, state):
+        loc = self.rng.choice([d for d in self.destinations if d != state.robot_at])
+        name = self.rng.choice((loc,) + self.kitchen.locations[loc].aliases) if self.rng.random() < 0.2 else loc
+        return self._say("go", loc=name.removeprefix("the ")), [self.skill_text[("go_to", loc)]]
+
+    def _task_pick(self, state):
+        kind = self.rng.choice(self._placed(state))
+        return (self._say("pick", obj=self._reference(kind, state)),
+                [self.skill_text[("find", kind)], self.skill_text[("pick", kind)]])
+
+    def _task_find(self, state):
+        kind = self.rng.choice(self._placed(state))
+        return self._say("find", obj=self._reference(kind, state, definite=False)), [self.skill_text[("find", kind)]]
+
+    def _task_held(self, state):
+        kind = base_object_name(state.holding)
+        ref = self._reference(kind, state)
+        what = self.rng.choice(["deliver", "place", "throw"])
+        dest = {"deliver": USER, "throw": DISPOSAL}.get(what) or self.rng.choice(self.places)
+        if self.rng.random() < 0.6:
+            obj = f"{ref} {self.rng.choice(self.lang['held_suffix'])}"
+            text = self._say(what, obj=obj, loc=dest)
+        else:
+            text = self._say("held_prefix", obj=ref) + " " + self._say(what, obj="it", loc=dest)
+        steps = self._move(kind, dest, state)
+        if dest == state.robot_at:
+            steps = [s for s in steps if not s.startswith("go to")]
+        return text, steps
+
+    def _task_put_down_here(self, state):
+        kind = base_object_name(state.holding)
+        if state.robot_at is None:
+            raise _Unsuitable
+        return self._say("put_down_here", obj=self._reference(kind, state)), [self.skill_text[("place", kind)]]
+
+    def _task_here(self, state):
+        here = [k for k in self._placed(state) if state.objects.get(k) == state.robot_at]
+        if not here:
+            raise _Unsuitable
+        kind = self.rng.choice(here)
+        obj = f"{self._reference(kind, state)} {self.rng.choice(self.lang['here_suffix'])}"
+        if self.rng.random() < 0.4:
+            return self._say("pick", obj=obj), [self.skill_text[("pick", kind)]]
+        dest = self.rng.choice([USER, DISPOSAL, *[p for p in self.places if p != state.robot_at]])
+        what = "deliver" if dest == USER else "throw" if dest == DISPOSAL else "place"
+        return self._say(what, obj=obj, loc=dest), self._move(kind, dest, state, find=False)
+
+    def _task_two(self, state):
+        kinds = self._placed(state)
+        if len(kinds) < 2:
+            raise _Unsuitable
+        a, b = self.rng.sample(kinds, 2)
+        what = self.rng.choice(["deliver", "place", "throw"])
+        dest = {"deliver": USER, "throw": DISPOSAL}.get(what) or self.rng.choice(self.places)
+        if state.objects.get(a) == dest or state.objects.get(b) == dest:
+            raise _Unsuitable
+        objs = f"{self._reference(a, state)} and {self._reference(b, state)}"
+        return self._say(what, obj=objs, loc=dest), self._move(a, dest, state) + self._move(b, dest, state)
+
+    def _task_sequence(self, state):
+        first_kind = self.rng.choice(["deliver", "place", "throw", "go"])
+        text_a, steps_a = getattr(self, f"_task_{first_kind}")(state)
+        middle = self._after(state, steps_a)
+        second_kind = self.rng.choice(["deliver", "place", "throw", "go"])
+        text_b, steps_b = getattr(self, f"_task_{second_kind}")(middle)
+        return self._say("sequence", a=text_a, b=text_b), steps_a + steps_b
+
+    def _task_group(self, state):
+        """'all the X' / 'two X': every present kind with a noun attribute (or two instances of a kind)."""
+        nouns = self.lang["attribute_nouns"]
+        groups = {a: [k for k in self._placed(state) if a in self.kitchen.objects[k].attributes] for a in nouns}
+        groups = {a: ks for a, ks in groups.items() if 2 <= len(ks) <= 3}
+        what = self.rng.choice(["deliver", "place", "throw"])
+        dest = {"deliver": USER, "throw": DISPOSAL}.get(what) or self.rng.choice(self.places)
+        if not groups:
+            raise _Unsuitable
+        attribute = self.rng.choice(sorted(groups))
+        members = [k for k in groups[attribute] if state.objects.get(k) != dest]
+        if len(members) < 2:
+            raise _Unsuitable
+        singular, plural = nouns[attribute]
+        if self.rng.random() < 0.6:
+            phrase = self.rng.choice(self.lang["all_of"]).format(plural=plural, singular=singular)
+        else:
+            members = self.rng.sample(members, 2)
+            phrase = f"{self.lang['numbers'][2]} {plural}"
+        steps = []
+        for kind in members:
+            steps += self._move(kind, dest, state)
+        return self._say(what, obj=phrase, loc=dest), steps
+
+
+def training_texts(example: PlanExample, human: str = "Human: {instruction}", robot: str = "Robot:",
+                   step: str = "{n}. {skill}", separator: str = ",", end: str = ".") -> tuple[str, str]:
+    """(prompt, plan) as the scorer sees them: the prompt ends at "Robot: 1." and the plan is the
+    continuation " a, 2. b, 3. done." (the prompt format of config/prompts.yaml, no preamble)."""
+    prompt = human.format(instruction=example.instruction) + "\n" + robot + " " + step.format(n=1, skill="").rstrip()
+    parts = [example.steps[0]] + [step.format(n=i + 2, skill=s) for i, s in enumerate(example.steps[1:])]
+    return prompt, " " + (separator + " ").join(parts) + end

@@ -1,0 +1,55 @@
+"""The planner's training data: generated from the kitchen, plans checked in the symbolic kitchen,
+never an evaluation instruction."""
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from saycan_ros.core.kitchen import load_kitchen
+from saycan_ros.core.skills import SkillLibrary
+from saycan_ros.core.world import initial_state
+from saycan_ros.training.plan_data import PlanDataGenerator, PlanExample, load_language, normalized, training_texts
+
+
+@pytest.fixture(scope="module")
+def kitchen():
+    return load_kitchen()
+
+
+def test_examples_are_reproducible_varied_and_plans_of_library_skills(kitchen):
+    a = PlanDataGenerator(kitchen, load_language(), seed=3).generate(300)
+    b = PlanDataGenerator(kitchen, load_language(), seed=3).generate(300)
+    assert a == b and len(a) == 300
+    assert a != PlanDataGenerator(kitchen, load_language(), seed=4).generate(300)
+    texts = {s.text for s in SkillLibrary.from_kitchen(kitchen)}
+    assert all(set(e.steps) <= texts and e.steps[-1] == "done" and "done" not in e.steps[:-1] for e in a)
+    assert len({normalized(e.instruction) for e in a}) == 300
+    tasks = Counter(e.task for e in a)
+    assert set(tasks) >= {"deliver", "place", "throw", "go", "held", "two", "sequence", "group"}
+    assert max(len(e.steps) for e in a) >= 9  # long horizons are in the data
+
+
+def test_excluded_instructions_are_never_generated(kitchen):
+    first = PlanDataGenerator(kitchen, load_language(), seed=5).generate(200)
+    banned = {e.instruction for e in first[:100]}
+    again = PlanDataGenerator(kitchen, load_language(), seed=5, exclude=banned).generate(200)
+    assert not banned & {e.instruction for e in again}
+
+
+def test_attribute_references_pick_the_only_matching_object(kitchen):
+    gen = PlanDataGenerator(kitchen, load_language(), seed=0)
+    state = initial_state(kitchen, {"robot": {"at": "user"},
+                                    "objects": {"sea salt chips": "table", "apple": "close counter", "coke can": "table"}})
+    refs = {gen._reference("sea salt chips", state) for _ in range(200)}
+    assert "something salty" in refs or "a salty snack" in refs
+    assert not any("fruit" in r for r in refs)  # the apple's attributes are not the chips'
+    refs = {gen._reference("apple", state) for _ in range(200)}
+    assert not any("sweet" in r for r in refs)  # the coke is sweet too: not unique
+
+
+def test_training_text_is_what_the_scorer_sees_at_the_first_step():
+    ex = PlanExample("bring me an apple", ("find an apple", "pick up the apple", "done"), "deliver")
+    prompt, plan = training_texts(ex)
+    assert prompt == "Human: bring me an apple\nRobot: 1."
+    assert plan == " find an apple, 2. pick up the apple, 3. done."
