@@ -75,7 +75,7 @@ class SymbolicAffordance(FeatureAffordance):
     def set_state(self, state: KitchenState) -> None:
         self._state = state
 
-    def features(self, state: KitchenState) -> AffordanceFeatures:
+    def features(self, state: KitchenState, known_absent: frozenset[str] = frozenset()) -> AffordanceFeatures:
         visible: dict[str, float | None] = {}
         if state.robot_at is not None:
             for name in state.objects_at(state.robot_at):
@@ -84,10 +84,12 @@ class SymbolicAffordance(FeatureAffordance):
         if holding is None:  # an object recorded in the gripper counts as held too
             in_gripper = state.objects_at(GRIPPER)
             holding = base_object_name(in_gripper[0]) if in_gripper else None
-        return AffordanceFeatures(state.robot_at, holding, visible, frozenset(visible))
+        return AffordanceFeatures(state.robot_at, holding, visible, frozenset(visible), frozenset(known_absent))
 
-    def estimate_state(self, state: KitchenState, skills: Sequence[Skill]) -> list[float]:
-        return self.estimate_features(self.features(state), skills)
+    def estimate_state(self, state: KitchenState, skills: Sequence[Skill],
+                       known_absent: frozenset[str] = frozenset()) -> list[float]:
+        """`known_absent`: object kinds the robot has searched the whole kitchen for in vain."""
+        return self.estimate_features(self.features(state, known_absent), skills)
 
     def current_features(self) -> AffordanceFeatures:
         state = self._provider() if self._provider is not None else self._state

@@ -12,6 +12,9 @@ class AffordanceFeatures:
     holding: str | None                       # canonical object name, None = empty, "?" = unidentified
     visible: dict[str, float | None] = field(default_factory=dict)  # object -> horizontal distance (m)
     reachable: frozenset[str] | set[str] = field(default_factory=frozenset)  # objects the arm can reach now
+    # objects the robot knows are nowhere in the kitchen: it has looked at every location (e.g. a
+    # failed "find") and never saw one
+    known_absent: frozenset[str] | set[str] = field(default_factory=frozenset)
 
     @property
     def hands_empty(self) -> bool:

@@ -34,6 +34,7 @@ class AffordanceParams:
     go_to_here: float = 0.05         # already there
     find: float = 0.90               # object neither in reach nor held
     find_in_reach: float = 0.10      # already in reach or in the gripper: nothing to search
+    find_known_absent: float = 0.01  # every location was searched and none was seen
     bring_holding: float = 0.95      # holding something, not at the user
     bring_at_user: float = 0.30      # holding something, already at the user
     bring_empty: float = 0.02        # nothing to bring
@@ -76,7 +77,10 @@ def skill_affordance(features: AffordanceFeatures, skill: Skill, params: Afforda
     elif skill.kind == "go_to":
         value = p.go_to_here if features.robot_at == skill.location else p.go_to
     elif skill.kind == "find":
-        value = p.find_in_reach if (held == obj or obj in features.reachable) else p.find
+        if held == obj or obj in features.reachable:
+            value = p.find_in_reach
+        else:
+            value = p.find_known_absent if obj in features.known_absent else p.find
     elif skill.kind == "bring":
         if held is None:
             value = p.bring_empty

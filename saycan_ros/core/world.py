@@ -157,8 +157,29 @@ class SymbolicRunner:
         self.kitchen = kitchen
         self.state = state
         self.history: list[tuple[str, bool, str]] = []
+        # What the robot could have observed: the kinds it has seen and the locations it has
+        # looked at (where it stood; every location after a search that found nothing).
+        self.seen: set[str] = set()
+        self.looked_at: set[str] = set()
+        self._observe()
 
     def run(self, skill):
         ok, self.state, reason, code = _apply(self.state, skill, self.kitchen)
         self.history.append((skill.text, ok, reason))
+        if skill.kind == "find" and not ok:  # a search that found nothing has looked everywhere
+            self._observe(everywhere=True)
+        self._observe()
         return SkillOutcome(success=ok, error_code=code, message=reason)
+
+    def _observe(self, everywhere: bool = False) -> None:
+        places = set(self.kitchen.locations) if everywhere and self.kitchen is not None else (
+            {self.state.robot_at} if self.state.robot_at else set())
+        self.looked_at |= places
+        self.seen |= {base_object_name(n) for n, at in self.state.objects.items() if at in places or at == GRIPPER}
+
+    def known_absent(self) -> frozenset[str]:
+        """Object kinds the robot knows are not in the kitchen: it has looked at every location
+        and seen none of them (empty until it has looked everywhere)."""
+        if self.kitchen is None or not set(self.kitchen.locations) <= self.looked_at:
+            return frozenset()
+        return frozenset(set(self.kitchen.objects) - self.seen)

@@ -44,13 +44,15 @@ def default_episode_file() -> Path:
 
 
 class SymbolicWorld:
-    """WorldGrounding: the symbolic affordance model over the runner's *current* state."""
+    """WorldGrounding: the symbolic affordance model over the runner's *current* state, and (with
+    `absence_memory`) what the robot's searches showed is not in the kitchen."""
 
-    def __init__(self, model, runner: SymbolicRunner):
-        self.model, self.runner = model, runner
+    def __init__(self, model, runner: SymbolicRunner, absence_memory: bool = True):
+        self.model, self.runner, self.absence_memory = model, runner, absence_memory
 
     def affordances(self, skills: Sequence[Skill]) -> list[float]:
-        return list(self.model.estimate_state(self.runner.state, list(skills)))
+        absent = self.runner.known_absent() if self.absence_memory else frozenset()
+        return list(self.model.estimate_state(self.runner.state, list(skills), absent))
 
 
 class NoAffordance:
@@ -60,7 +62,7 @@ class NoAffordance:
         return [1.0] * len(skills)
 
 
-def make_world_factory(kind: str, kitchen: Kitchen) -> Callable[[SymbolicRunner], object]:
+def make_world_factory(kind: str, kitchen: Kitchen, absence_memory: bool = True) -> Callable[[SymbolicRunner], object]:
     """A function runner -> WorldGrounding for the affordance kind: symbolic | perception | none."""
     if kind == "none":
         return lambda runner: NoAffordance()
@@ -68,7 +70,7 @@ def make_world_factory(kind: str, kitchen: Kitchen) -> Callable[[SymbolicRunner]
         from saycan_ros.affordance.base import make_affordance_model
 
         model = make_affordance_model("symbolic", kitchen=kitchen)
-        return lambda runner: SymbolicWorld(model, runner)
+        return lambda runner: SymbolicWorld(model, runner, absence_memory)
     if kind == "perception":
         raise ConfigError("the perception affordance is not available in plan mode yet (it needs images "
                           "rendered from the symbolic state); use --affordance symbolic, or --mode exec")
@@ -187,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead of FILE, check plans against the SayCan reference plans "
                         "(default path: ../shared/datasets/saycan_plan_v0_l.tsv from the repository root)")
     p.add_argument("--no-affordance", action="store_true", help="ablation: language model only")
+    p.add_argument("--no-absence-memory", action="store_true",
+                   help="plan mode ablation: 'find X' keeps its affordance after a search showed X is nowhere")
     p.add_argument("--affordance", choices=("symbolic", "perception"), default=None,
                    help="affordance model (plan mode default: symbolic; exec mode: the graph's)")
     p.add_argument("--scorer", choices=("transformers", "openai"), default="transformers")
@@ -319,7 +323,7 @@ def _main(args) -> int:
 
     notes = list(loaded.notes)
     if args.mode == "plan":
-        world_factory = make_world_factory(affordance, kitchen)
+        world_factory = make_world_factory(affordance, kitchen, absence_memory=not args.no_absence_memory)
         task, scorer = make_task_grounding(args)
         try:
             results = run_plan_mode(episodes, kitchen, library, task, world_factory,

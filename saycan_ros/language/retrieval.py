@@ -43,7 +43,9 @@ class SentenceEmbedder:
     def __init__(self, folder: str | Path | None = None):
         import torch
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()
         folder = Path(folder) if folder else embedder_folder()
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)

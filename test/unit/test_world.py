@@ -111,3 +111,25 @@ def test_symbolic_runner_reports_outcomes_and_exposes_state():
     out = runner.run(LIB.get("pick up the apple"))
     assert out.error_code == SKILL_PRECONDITION_FAILED
     assert [ok for _, ok, _ in runner.history] == [False, True, True, False]
+
+
+def test_a_failed_search_tells_the_robot_what_is_not_in_the_kitchen():
+    from saycan_ros.affordance.features import AffordanceFeatures
+    from saycan_ros.affordance.value_function import skill_affordance
+    from saycan_ros.core.kitchen import load_kitchen
+    from saycan_ros.core.skills import SkillLibrary
+    from saycan_ros.core.world import SymbolicRunner, initial_state
+
+    kitchen = load_kitchen()
+    library = SkillLibrary.from_kitchen(kitchen)
+    runner = SymbolicRunner(kitchen, initial_state(kitchen, {"robot": {"at": "user"},
+                                                             "objects": {"pepsi can": "table", "apple": "close counter"}}))
+    assert runner.known_absent() == frozenset()  # it has not looked anywhere yet
+    runner.run(library.get("go to the table"))
+    assert "pepsi can" in runner.seen and runner.known_absent() == frozenset()
+    assert not runner.run(library.get("find a 7up can")).success
+    absent = runner.known_absent()
+    assert "7up can" in absent and "coke can" in absent and not {"pepsi can", "apple"} & absent
+    find_7up, find_pepsi = library.get("find a 7up can"), library.get("find a pepsi can")
+    features = AffordanceFeatures("table", None, known_absent=absent)
+    assert skill_affordance(features, find_7up) < 0.05 < 0.5 < skill_affordance(features, find_pepsi)
