@@ -57,7 +57,8 @@ class LlmScoringNode(Node):
         super().__init__("llm_scoring_node", **node_kwargs)
         self.p = declare_params(self, PARAMS)
         config = ScorerConfig.from_mapping({k: self.p[k] for k in SCORER_KEYS})
-        self.prompt = PromptBuilder.from_file(self.p["prompt_file"] or adapter_prompt_file(effective_adapter(config)))
+        adapter = effective_adapter(config)  # the prompt must be the one the adapter was trained with
+        self.prompt = PromptBuilder.from_file(self.p["prompt_file"] or adapter_prompt_file(adapter))
         if self.p["retrieved_examples"]:
             from saycan_ros.language.retrieval import make_example_selector
 
@@ -65,7 +66,8 @@ class LlmScoringNode(Node):
             self.prompt = self.prompt.with_selector(make_example_selector(self.p["retrieved_examples"], bank))
         started = time.perf_counter()
         self.scorer = make_scorer(config)  # raises a SayCanError (one clear line) if the model is missing
-        self.get_logger().info(f"{config.backend} scorer ready ({config.model or 'embedded SmolLM2-135M'}, "
+        self.get_logger().info(f"{config.backend} scorer ready ({config.model or 'embedded SmolLM2-135M'}"
+                               f"{'' if adapter == 'none' else ', adapter ' + adapter}, "
                                f"{config.mode}, {config.device}) in {time.perf_counter() - started:.1f} s")
         self.diagnostics = self.create_publisher(DiagnosticArray, "diagnostics", 10)
         self.create_service(ScoreSkills, "score_skills", self._score, callback_group=MutuallyExclusiveCallbackGroup())
