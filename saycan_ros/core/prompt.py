@@ -111,6 +111,11 @@ class PromptBuilder:
         return f.human.format(instruction=instruction) + "\n" + f.robot + " " + plan
 
 
+def instruction_key(text: str) -> str:
+    """How two instructions are compared for being the same: case, spacing and end punctuation aside."""
+    return " ".join(text.lower().strip().strip(".?!").split())
+
+
 def normalize_instruction(instruction: object) -> str:
     """Collapse white space; reject what cannot be an instruction with a clear message."""
     if not isinstance(instruction, str):

@@ -32,7 +32,8 @@ from typing import Any, Iterable, Mapping, NamedTuple, Sequence, Union
 import yaml
 
 from saycan_ros.core.errors import ConfigError
-from saycan_ros.core.kitchen import Kitchen, base_object_name, load_kitchen
+from saycan_ros.core.kitchen import Kitchen, base_object_name, config_dir, load_kitchen
+from saycan_ros.core.prompt import instruction_key
 from saycan_ros.core.world import GRIPPER, KitchenState, initial_state
 
 EPISODE_KEYS = ("id", "family", "instruction", "start", "goal", "max_steps")
@@ -414,6 +415,14 @@ def load_episodes(path: str | os.PathLike, kitchen: Kitchen | None = None) -> li
     if not path.is_file():
         raise EpisodeFormatError(f"{path}:0: episode file not found")
     return parse_episodes(path.read_text(), kitchen, source=str(path))
+
+
+def evaluation_instructions(kitchen: Kitchen | None = None) -> set[str]:
+    """The instructions of every episode set in config/eval (as `instruction_key`s): never example
+    bank entries or training data."""
+    kitchen = kitchen or load_kitchen()
+    return {instruction_key(e.instruction) for f in sorted((config_dir() / "eval").glob("*.yaml"))
+            for e in load_episodes(f, kitchen)}
 
 
 def families(episodes: Sequence[Episode]) -> list[str]:

@@ -18,7 +18,8 @@ from typing import Sequence
 
 from saycan_ros.core.errors import SayCanError
 from saycan_ros.core.kitchen import config_dir, load_kitchen
-from saycan_ros.eval.episodes import load_episodes
+from saycan_ros.core.prompt import instruction_key
+from saycan_ros.eval.episodes import evaluation_instructions
 from saycan_ros.eval.reference_plans import CREDIT, load_reference_checks
 
 HEADER = f"""# Example bank rows converted from the SayCan reference plans to this project's skills.
@@ -26,17 +27,6 @@ HEADER = f"""# Example bank rows converted from the SayCan reference plans to th
 # Licence: CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/); converted (object and place
 # names mapped to our kitchen, 'done' appended) by `python -m saycan_ros.eval.example_bank`.
 """
-
-
-def evaluation_instructions() -> set[str]:
-    """The instructions of our episode sets (config/eval/*.yaml), as compared: never bank examples."""
-    kitchen = load_kitchen()
-    return {instruction_key(e.instruction) for f in sorted((config_dir() / "eval").glob("*.yaml"))
-            for e in load_episodes(f, kitchen)}
-
-
-def instruction_key(text: str) -> str:
-    return " ".join(text.lower().strip().strip(".?!").split())
 
 
 def bank_rows(tsv: str | Path | None = None) -> list[dict]:

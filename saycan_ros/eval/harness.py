@@ -21,7 +21,6 @@ from saycan_ros.core.episode import EpisodeRecord
 from saycan_ros.core.errors import ConfigError, SayCanError
 from saycan_ros.core.kitchen import Kitchen, config_dir, load_kitchen
 from saycan_ros.core.prompt import DEFAULT_RETRIEVED_EXAMPLES
-from saycan_ros.language.base import DEFAULT_ADAPTER
 from saycan_ros.core.skills import Skill, SkillLibrary
 from saycan_ros.core.world import KitchenState, SymbolicRunner
 from saycan_ros.eval.episodes import Episode, failed_entries, families, load_episodes, state_summary
@@ -29,6 +28,7 @@ from saycan_ros.eval.report import (
     EpisodeResult, StepResult, finite, markdown_report, markdown_table, summarize, summary_line,
     write_json, write_plot,
 )
+from saycan_ros.language.base import DEFAULT_ADAPTER
 
 DEFAULT_MAX_STEPS = 12
 DATASET_CREDIT = ("Reference plans: SayCan dataset v0 (saycan_plan_v0_l.tsv), Ahn et al. 2022, "
@@ -198,9 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--server-url", default=None, help="OpenAI-compatible server base URL (with --scorer openai)")
     p.add_argument("--score", choices=("sum", "mean"), default="sum", help="sum or mean token log-likelihood")
     p.add_argument("--prompts", default=None, help="prompt file (default: config/prompts.yaml)")
-    p.add_argument("--adapter", default=None,
-                   help=f"LoRA adapter: none, packaged, or a folder (default: {DEFAULT_ADAPTER or 'none'}, as llm_scoring_node)")
-    p.add_argument("--examples", type=int, default=None, metavar="K",
+    p.add_argument("--adapter", default=DEFAULT_ADAPTER,
+                   help=f"LoRA adapter: auto, none, packaged, or a folder (default: {DEFAULT_ADAPTER}, as llm_scoring_node)")
+    p.add_argument("--examples", type=int, default=DEFAULT_RETRIEVED_EXAMPLES, metavar="K",
                    help=f"retrieve the K nearest examples of the example bank into the prompt; 0: the prompt "
                         f"file's fixed examples (default: {DEFAULT_RETRIEVED_EXAMPLES}, as llm_scoring_node)")
     p.add_argument("--example-bank", action="append", default=None, metavar="FILE",
@@ -260,22 +260,13 @@ def select(episodes: list[Episode], args) -> list[Episode]:
 def make_task_grounding(args):
     """The real language model (built once) + the prompt builder. Returns (grounding, scorer)."""
     from saycan_ros.core.language_grounding import PromptedTaskGrounding
-    from saycan_ros.core.prompt import PromptBuilder
-    from saycan_ros.language.adapter import adapter_prompt_file
     from saycan_ros.language.base import ScorerConfig, effective_adapter, make_scorer
+    from saycan_ros.language.retrieval import make_prompt
 
-    cfg = ScorerConfig(backend=args.scorer, model=args.model,
-                       adapter=DEFAULT_ADAPTER if args.adapter is None else args.adapter)
-    prompt = PromptBuilder.from_file(args.prompts or adapter_prompt_file(effective_adapter(cfg)))
-    k = DEFAULT_RETRIEVED_EXAMPLES if args.examples is None else args.examples
-    if k < 0:
-        raise ConfigError("--examples must be 0 or more")
-    if k:
-        from saycan_ros.language.retrieval import make_example_selector
-
-        # the reference plans may also be in the bank: never show a row its own plan
-        prompt = prompt.with_selector(make_example_selector(k, args.example_bank or (),
-                                                            leave_one_out=args.reference_tsv is not None))
+    cfg = ScorerConfig(backend=args.scorer, model=args.model, adapter=args.adapter)
+    # the reference plans may also be in the bank: never show a row its own plan
+    prompt = make_prompt(args.prompts, effective_adapter(cfg), args.examples, args.example_bank or (),
+                         leave_one_out=args.reference_tsv is not None)
     if args.server_url:
         cfg.server_url = args.server_url
     scorer = make_scorer(cfg)
@@ -286,8 +277,7 @@ def config_record(args, loaded: LoadedSet, affordance: str) -> dict:
     return {"file": loaded.label, "mode": args.mode, "affordance": affordance, "scorer": args.scorer,
             "model": args.model or "embedded SmolLM2-135M-Instruct", "score": args.score,
             "max_steps": args.max_steps, "prompts": args.prompts or "config/prompts.yaml",
-            "adapter": DEFAULT_ADAPTER if args.adapter is None else args.adapter,
-            "retrieved_examples": DEFAULT_RETRIEVED_EXAMPLES if args.examples is None else args.examples,
+            "adapter": args.adapter, "retrieved_examples": args.examples,
             "example_bank": args.example_bank or "config/examples/*.yaml",
             "notes": loaded.notes, "time": time.strftime("%Y-%m-%d %H:%M:%S")}
 

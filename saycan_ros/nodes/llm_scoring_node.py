@@ -15,9 +15,9 @@ from rclpy.node import Node
 
 from saycan_msgs.srv import ScoreSkills
 from saycan_ros.core.errors import SayCanError
-from saycan_ros.core.prompt import DEFAULT_RETRIEVED_EXAMPLES, PromptBuilder
-from saycan_ros.language.adapter import adapter_prompt_file
+from saycan_ros.core.prompt import DEFAULT_RETRIEVED_EXAMPLES
 from saycan_ros.language.base import BACKENDS, DEVICES, DTYPES, MODES, ScorerConfig, effective_adapter, make_scorer
+from saycan_ros.language.retrieval import make_prompt
 from saycan_ros.nodes.common import Param, declare_params, non_negative, one_of, positive, run_node
 
 _DEFAULTS = ScorerConfig()
@@ -58,12 +58,8 @@ class LlmScoringNode(Node):
         self.p = declare_params(self, PARAMS)
         config = ScorerConfig.from_mapping({k: self.p[k] for k in SCORER_KEYS})
         adapter = effective_adapter(config)  # the prompt must be the one the adapter was trained with
-        self.prompt = PromptBuilder.from_file(self.p["prompt_file"] or adapter_prompt_file(adapter))
-        if self.p["retrieved_examples"]:
-            from saycan_ros.language.retrieval import make_example_selector
-
-            bank = [f.strip() for f in self.p["example_bank"].split(",") if f.strip()]
-            self.prompt = self.prompt.with_selector(make_example_selector(self.p["retrieved_examples"], bank))
+        bank = [f.strip() for f in self.p["example_bank"].split(",") if f.strip()]
+        self.prompt = make_prompt(self.p["prompt_file"], adapter, self.p["retrieved_examples"], bank)
         started = time.perf_counter()
         self.scorer = make_scorer(config)  # raises a SayCanError (one clear line) if the model is missing
         self.get_logger().info(f"{config.backend} scorer ready ({config.model or 'embedded SmolLM2-135M'}"

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Sequence
 
 from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.kitchen import Kitchen, base_object_name, config_dir, read_yaml_file
+from saycan_ros.core.prompt import instruction_key
 from saycan_ros.core.skills import SkillLibrary
 from saycan_ros.core.world import DISPOSAL, GRIPPER, USER, KitchenState, apply_skill
 
@@ -52,10 +53,6 @@ def load_language(path: str | Path | None = None) -> dict[str, Any]:
     return data
 
 
-def normalized(text: str) -> str:
-    return " ".join(text.lower().strip().strip(".?!").split())
-
-
 def article(noun: str) -> str:
     return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
 
@@ -65,15 +62,15 @@ class _Unsuitable(Exception):
 
 
 class PlanDataGenerator:
-    """Samples (instruction, plan) pairs; `exclude` holds normalized instructions never to emit."""
+    """Samples (instruction, plan) pairs; `exclude` holds instructions never to emit."""
 
     def __init__(self, kitchen: Kitchen, language: dict[str, Any], seed: int = 0,
                  exclude: Iterable[str] = ()):
         self.kitchen, self.lang = kitchen, language
         self.rng = random.Random(seed)
-        self.exclude = {normalized(t) for t in exclude}
-        library = SkillLibrary.from_kitchen(kitchen)
-        self.skill_text = {(s.kind, s.object or s.location or ""): s.text for s in library}
+        self.exclude = {instruction_key(t) for t in exclude}
+        self.library = SkillLibrary.from_kitchen(kitchen)
+        self.skill_text = {(s.kind, s.object or s.location or ""): s.text for s in self.library}
         self.done = self.skill_text[("done", "")]
         self.kinds = list(kitchen.objects)
         self.places = [p for p in PLACES if p in kitchen.locations]
@@ -91,7 +88,7 @@ class PlanDataGenerator:
             example = self.sample()
             if example is None:
                 continue
-            key = normalized(example.instruction)
+            key = instruction_key(example.instruction)
             if key in seen or key in self.exclude:
                 continue
             seen.add(key)
@@ -172,14 +169,7 @@ class PlanDataGenerator:
         return steps
 
     def _verify(self, state: KitchenState, steps: Sequence[str]) -> None:
-        by_text = {text: key for key, text in self.skill_text.items()}
-        library = SkillLibrary.from_kitchen(self.kitchen)
-        for text in steps:
-            if text not in by_text:
-                raise _Unsuitable
-            ok, state, _ = apply_skill(state, library.get(text), self.kitchen)
-            if not ok:
-                raise _Unsuitable
+        self._after(state, steps, strict=True)
 
     def _placed(self, state: KitchenState) -> list[str]:
         kinds = [k for k in self._present_kinds(state) if k != base_object_name(state.holding or "")]
@@ -187,10 +177,14 @@ class PlanDataGenerator:
             raise _Unsuitable
         return kinds
 
-    def _after(self, state: KitchenState, steps: Sequence[str]) -> KitchenState:
-        library = SkillLibrary.from_kitchen(self.kitchen)
+    def _after(self, state: KitchenState, steps: Sequence[str], strict: bool = False) -> KitchenState:
+        """The state after the steps in the symbolic kitchen; `strict`: every step must succeed."""
         for text in steps:
-            _, state, _ = apply_skill(state, library.get(text), self.kitchen)
+            if strict and text not in self.library:
+                raise _Unsuitable
+            ok, state, _ = apply_skill(state, self.library.get(text), self.kitchen)
+            if strict and not ok:
+                raise _Unsuitable
         return state
 
     # -- tasks: each returns (instruction, steps without 'done') --------------------------------

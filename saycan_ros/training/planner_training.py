@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Sequence
 
 from saycan_ros.core.errors import ConfigError, SayCanError
-from saycan_ros.core.kitchen import config_dir, load_kitchen
+from saycan_ros.core.kitchen import load_kitchen
+from saycan_ros.eval.episodes import evaluation_instructions
 from saycan_ros.training.plan_data import (
-    GENERATOR_VERSION, PlanDataGenerator, PlanExample, load_language, normalized, training_texts,
+    GENERATOR_VERSION, PlanDataGenerator, PlanExample, load_language, training_texts,
 )
 
 PROMPT_YAML = """# The prompt an adapter was trained with (saycan train planner): no preamble, no examples.
@@ -58,15 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (tests, smoke runs)")
     return p
-
-
-def evaluation_instructions() -> set[str]:
-    """Instructions of every episode set in config/eval: never in the training data."""
-    from saycan_ros.eval.episodes import load_episodes
-
-    kitchen = load_kitchen()
-    return {normalized(e.instruction) for f in sorted((config_dir() / "eval").glob("*.yaml"))
-            for e in load_episodes(f, kitchen)}
 
 
 def encode(tokenizer, examples: Sequence[PlanExample]) -> list[tuple[list[int], int]]:
@@ -135,7 +127,7 @@ def train(args, argv: Sequence[str] = ()) -> int:
     if len(examples) < args.batch_size:
         raise ConfigError(f"the generator made only {len(examples)} examples from {kitchen.source}")
     validation = PlanDataGenerator(kitchen, load_language(args.language), seed=args.seed + 10_000,
-                                   exclude={normalized(e.instruction) for e in examples} | evaluation_instructions()
+                                   exclude={e.instruction for e in examples} | evaluation_instructions()
                                    ).generate(max(16, args.examples // 20))
 
     torch.manual_seed(args.seed)
