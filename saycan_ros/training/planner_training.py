@@ -131,7 +131,8 @@ def train(args, argv: Sequence[str] = ()) -> int:
                                    ).generate(max(16, args.examples // 20))
 
     torch.manual_seed(args.seed)
-    loaded = load_causal_lm(ScorerConfig(model=args.model))
+    # "none": train on the plain base model, never on top of the packaged adapter
+    loaded = load_causal_lm(ScorerConfig(model=args.model, adapter="none"))
     model, tokenizer = loaded.model, loaded.tokenizer
     wrapped = inject_lora(model, args.rank, args.alpha)
     params = [p for m in wrapped.values() for p in (m.lora_A, m.lora_B)]
