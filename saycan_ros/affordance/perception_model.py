@@ -10,6 +10,8 @@ segmentation comes from a network.
 - visible: every detected object with its horizontal distance from base_link.
 - reachable: detected objects inside the arm's envelope: horizontal distance within the arm's
   reach (the base can turn in place to face them), height within the lift range, both +- a margin.
+- known_absent (with a SearchMemory): kinds never seen although the camera has looked at every search
+  location since the memory was last cleared (as a failed "find" does).
 - holding: the fingers are commanded closed (or, without a command, partly closed) but stopped
   open by more than `min_held_opening`: something is between them. Which object: the class under
   the grasp point projected into the segmentation image; '?' when none is there.
@@ -18,14 +20,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
 from saycan_ros.affordance.base import AffordanceUnavailable, FeatureAffordance
 from saycan_ros.affordance.features import UNKNOWN_HELD, AffordanceFeatures
 from saycan_ros.affordance.value_function import AffordanceParams
-from saycan_ros.core.kitchen import Kitchen
+from saycan_ros.core.kitchen import Kitchen, base_object_name
+from saycan_ros.core.world import DISPOSAL, USER
 from saycan_ros.perception.camera_model import PinholeCamera, base_to_pixel, in_image
 from saycan_ros.perception.detection import Detection, detect_objects, object_at_pixel
 from saycan_ros.perception.robot_adapter import PerceptionGeometry, load_perception_geometry
@@ -128,36 +131,95 @@ class PerceptionFeatureSource:
         return self.analyse(obs).features
 
 
+class SearchMemory:
+    """What the camera has shown since the last `clear()`: the object kinds seen and the search
+    locations looked at (the robot stood at one, facing it). Once every search location has been
+    looked at, the kinds never seen are known to be absent: the perception counterpart of the
+    symbolic kitchen's memory of failed searches (`SymbolicRunner.known_absent`)."""
+
+    def __init__(self, kitchen: Kitchen, search_locations: tuple[str, ...] = (), facing_tolerance: float = 0.35,
+                 min_interval_s: float = 0.25) -> None:
+        unknown = [n for n in search_locations if n not in kitchen.locations]
+        if unknown:
+            raise ValueError(f"search locations not in the kitchen: {', '.join(unknown)}")
+        # default: every location objects stand at (not the person, not the trash can)
+        self.locations = frozenset(search_locations or (n for n in kitchen.locations if n not in (USER, DISPOSAL)))
+        self.kinds = frozenset(kitchen.objects)
+        self.yaws = {n: kitchen.locations[n].pose[2] for n in self.locations}
+        self.facing_tolerance, self.min_interval_s = facing_tolerance, min_interval_s
+        self.seen: set[str] = set()
+        self.looked_at: set[str] = set()
+        self._last_stamp: float | None = None
+
+    def clear(self) -> None:
+        self.seen.clear()
+        self.looked_at.clear()
+        self._last_stamp = None
+
+    def due(self, stamp: float) -> bool:
+        """Record at most every `min_interval_s` of image time (detection costs a pass over the image)."""
+        return self._last_stamp is None or not 0.0 <= stamp - self._last_stamp < self.min_interval_s
+
+    def record(self, stamp: float, robot_at: str | None, yaw: float | None, names: Iterable[str]) -> None:
+        self._last_stamp = stamp
+        self.seen |= {base_object_name(n) for n in names}
+        if robot_at in self.locations and yaw is not None and \
+                abs(math.remainder(yaw - self.yaws[robot_at], math.tau)) <= self.facing_tolerance:
+            self.looked_at.add(robot_at)
+
+    def known_absent(self) -> frozenset[str]:
+        if not self.locations or not self.locations <= self.looked_at:
+            return frozenset()
+        return frozenset(self.kinds - self.seen)
+
+
 class PerceptionAffordance(FeatureAffordance):
     """The value function over features from the latest observation (`update` it, then `estimate`).
 
     Stateful in one respect: it remembers which object was between the fingers when it was last
     identifiable, for as long as the gripper stays closed on something. Carrying poses often put the
-    gripper out of the camera's view, where a single image would only say '?'.
+    gripper out of the camera's view, where a single image would only say '?'. With `search_memory`
+    it also remembers what the camera has shown (`SearchMemory`) until `forget()`.
     """
 
     def __init__(self, kitchen: Kitchen, params: AffordanceParams | None = None,
                  geometry: PerceptionGeometry | None = None, robot_file: str | None = None,
-                 **source_options: Any) -> None:
+                 search_memory: SearchMemory | None = None, **source_options: Any) -> None:
         super().__init__(params)
         self.source = PerceptionFeatureSource(kitchen, geometry or load_perception_geometry(robot_file),
                                               **source_options)
+        self.search_memory = search_memory
         self._observation: PerceptionObservation | None = None
         self._held_memory: str | None = None
         self.last_result: PerceptionResult | None = None
 
     def update(self, observation: PerceptionObservation) -> None:
-        """Take a new observation (call for every one: the held-object memory follows the gripper)."""
+        """Take a new observation (call for every one: the memories follow the gripper and the camera)."""
         held = self.source.held_object(observation)
         if held is None:
             self._held_memory = None
         elif held != UNKNOWN_HELD:
             self._held_memory = held
+        memory = self.search_memory
+        if memory is not None and memory.due(observation.stamp):
+            names = [d.name for d in detect_objects(observation.segmentation, observation.depth, observation.camera,
+                                                    self.source.geometry.mount, self.source.kitchen,
+                                                    self.source.min_pixels)]
+            if held not in (None, UNKNOWN_HELD):
+                names.append(held)
+            pose = observation.odom_pose
+            memory.record(observation.stamp, self.source.robot_at(pose), pose[2] if pose else None, names)
         self._observation = observation
 
     def forget_held(self) -> None:
         """Drop the remembered held object (the next observation starts the memory afresh)."""
         self._held_memory = None
+
+    def forget(self) -> None:
+        """Drop every memory: the held object and what the searches showed."""
+        self.forget_held()
+        if self.search_memory is not None:
+            self.search_memory.clear()
 
     @property
     def observation(self) -> PerceptionObservation | None:
@@ -173,5 +235,7 @@ class PerceptionAffordance(FeatureAffordance):
             raise AffordanceUnavailable(f"unusable observation: {exc}") from exc
         if result.features.holding == UNKNOWN_HELD and memory is not None:
             result = replace(result, features=replace(result.features, holding=memory))
+        if self.search_memory is not None:
+            result = replace(result, features=replace(result.features, known_absent=self.search_memory.known_absent()))
         self.last_result = result
         return result.features

@@ -4,6 +4,11 @@ model `perception`: segmentation + depth (+ CameraInfo), joint_states, odom and 
 command become a PerceptionObservation; the value function turns its features into probabilities
 (saycan_ros/affordance). model `none`: every skill 1.0 (language-only ablation).
 
+With `absence_memory` the node also remembers which object kinds the camera has shown and which
+search locations it has looked at; once it has looked at all of them, kinds never seen get the value
+function's `find_known_absent` (a second search for them would fail again). The memory is cleared by
+~/reset and when an instruction ends on saycan/plan: what is absent now may be brought in later.
+
 Errors are results, never crashes: unknown skill texts, no or stale camera data, or images that
 cannot be decoded give success=false and an error_msg naming the cause.
 """
@@ -24,9 +29,10 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
+from saycan_msgs.msg import PlanStatus
 from saycan_msgs.srv import GetAffordances
 from saycan_ros.affordance.base import AffordanceUnavailable, make_affordance_model
-from saycan_ros.affordance.perception_model import PerceptionAffordance, PerceptionObservation
+from saycan_ros.affordance.perception_model import PerceptionAffordance, PerceptionObservation, SearchMemory
 from saycan_ros.affordance.value_function import AffordanceParams
 from saycan_ros.core.errors import SayCanError
 from saycan_ros.core.kitchen import load_kitchen
@@ -34,6 +40,7 @@ from saycan_ros.core.skills import SkillLibrary
 from saycan_ros.nodes.common import Param, clock_seconds, declare_params, non_negative, one_of, positive, probability, run_node
 from saycan_ros.perception.camera_model import PinholeCamera
 from saycan_ros.perception.robot_adapter import load_perception_geometry
+from saycan_ros.ros_io.codes import PLAN_END_STATES, PLAN_REJECTED, PLAN_SUCCEEDED
 from saycan_ros.ros_io.images import image_to_numpy, stamp_to_sec
 
 GRIPPER_JOINTS = ("joint_gripper_left", "joint_gripper_right")
@@ -52,6 +59,13 @@ PARAMS = (
     Param("min_pixels", 20, "smallest segmentation blob counted as a seen object (pixels)", positive),
     Param("min_held_opening", 0.003, "fingers closed on something stay open by more than this (m)", non_negative),
     Param("qos_depth", 2, "queue depth of the image subscriptions (reliable)", positive),
+    Param("absence_memory", True, "remember what the camera showed while searching: kinds never seen after "
+          "every search location was looked at get value.find_known_absent"),
+    Param("search_locations", ["close counter", "far counter", "table"],
+          "locations the absence memory must have looked at (the executor's search_order)",
+          lambda v: None if v and all(str(n).strip() for n in v) else "must list location names"),
+    Param("facing_tolerance", 0.35, "a location counts as looked at when the robot stands there facing its "
+          "pose's yaw within this (rad)", positive),
 ) + tuple(Param(VALUE_PREFIX + f.name, float(f.default), f"value function: {f.name.replace('_', ' ')} probability",
                 probability) for f in fields(AffordanceParams))
 
@@ -68,8 +82,14 @@ class AffordanceNode(Node):
         if self.p["model"] == "perception":
             self.geometry = load_perception_geometry(self.p["robot_file"] or None)
             margin = self.p["reach_margin"]
+            memory = None
+            if self.p["absence_memory"]:
+                try:
+                    memory = SearchMemory(kitchen, tuple(self.p["search_locations"]), self.p["facing_tolerance"])
+                except ValueError as exc:
+                    raise SayCanError(f"affordance_node: parameter 'search_locations': {exc}") from None
             self.model = make_affordance_model(
-                "perception", kitchen=kitchen, params=values, geometry=self.geometry,
+                "perception", kitchen=kitchen, params=values, geometry=self.geometry, search_memory=memory,
                 at_location_radius=self.p["at_location_radius"], reach_margin=None if margin < 0 else margin,
                 min_pixels=self.p["min_pixels"], min_held_opening=self.p["min_held_opening"])
         else:
@@ -101,6 +121,8 @@ class AffordanceNode(Node):
                 self.create_subscription(msg_type, topic, callback, q, callback_group=sensors)
         self.create_service(GetAffordances, "get_affordances", self._serve, callback_group=ReentrantCallbackGroup())
         self.create_service(Trigger, "~/reset", self._on_reset)
+        if self.p["model"] == "perception" and self.p["absence_memory"]:
+            self.create_subscription(PlanStatus, "saycan/plan", self._on_plan, 10, callback_group=sensors)
         self.get_logger().info(f"affordance_node: model '{self.p['model']}', {len(self.library)} skills")
 
     # ------------------------------------------------------------------ sensor input
@@ -197,14 +219,23 @@ class AffordanceNode(Node):
             return
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        """Forget what was inferred over time (last gripper command, remembered held object): the
-        world changed behind the robot's back (a simulator reset, an object handed over)."""
+        """Forget what was inferred over time (last gripper command, remembered held object, what
+        the searches showed): the world changed behind the robot's back (a simulator reset, an
+        object handed over)."""
         with self._lock:
             self._gripper_command = None
             if isinstance(self.model, PerceptionAffordance):
-                self.model.forget_held()
-        response.success, response.message = True, "forgot the gripper command and the held object"
+                self.model.forget()
+        response.success, response.message = True, "forgot the gripper command, the held object and the searches"
         return response
+
+    def _on_plan(self, msg: PlanStatus) -> None:
+        """An instruction ended: forget what its searches showed (the next one starts afresh)."""
+        if msg.state == PLAN_SUCCEEDED or (msg.state in PLAN_END_STATES and msg.state != PLAN_REJECTED):
+            with self._lock:
+                memory = getattr(self.model, "search_memory", None)
+                if memory is not None:
+                    memory.clear()
 
     # ------------------------------------------------------------------ service
     def _serve(self, request: GetAffordances.Request, response: GetAffordances.Response) -> GetAffordances.Response:

@@ -32,7 +32,7 @@ from saycan_ros.core.planner import SayCanPlanner
 from saycan_ros.core.skills import Skill, SkillLibrary
 from saycan_ros.nodes.common import Param, declare_params, one_of, positive, run_node
 from saycan_ros.nodes.ros_calls import ServiceUnavailable, call_service, run_action
-from saycan_ros.ros_io.codes import PLAN_CANCELED, PLAN_FAILED, PLAN_REJECTED, status_name
+from saycan_ros.ros_io.codes import PLAN_CANCELED, PLAN_FAILED, PLAN_REJECTED, PLAN_SUCCEEDED, status_name
 
 Result = ExecuteInstruction.Result
 PARAMS = (
@@ -195,7 +195,7 @@ class PlannerNode(Node):
             if phase == "finished" and step.outcome is not None and step.outcome.success:
                 executed.append(step.chosen)
             state = "executing" if phase == "chosen" and step.chosen != "done" else (
-                "succeeded" if step.chosen == "done" else "planning")
+                PLAN_SUCCEEDED if step.chosen == "done" else "planning")
             detail = "" if step.outcome is None else (
                 "ok" if step.outcome.success else f"failed ({step.outcome.error_code}): {step.outcome.message}")
             self._publish_plan(instruction, step, state, detail, executed)

@@ -14,4 +14,5 @@ def status_name(code: int) -> str:
 # PlanStatus.state of the last message of an instruction that did not end in 'done': no skill is
 # chosen in it and `detail` says why. (One that ends in 'done' ends with state 'succeeded'.)
 PLAN_FAILED, PLAN_CANCELED, PLAN_REJECTED = "failed", "canceled", "rejected"
+PLAN_SUCCEEDED = "succeeded"  # the state of the step that chose 'done'
 PLAN_END_STATES = frozenset({PLAN_FAILED, PLAN_CANCELED, PLAN_REJECTED})

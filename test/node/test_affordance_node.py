@@ -152,12 +152,42 @@ def test_reset_forgets_the_gripper_command_and_the_held_object(ros_context):
         with Spinner(ros_context, node, probe):
             wait_for(reset.service_is_ready, 20, "the affordance_node/reset service")
             node._gripper_command, node.model._held_memory = 0.06, "apple"
+            node.model.search_memory.seen.add("apple")
             res = wait_future(reset.call_async(Trigger.Request()), 20)
             assert res.success
             assert node._gripper_command is None and node.model._held_memory is None
+            assert not node.model.search_memory.seen
     finally:
         node.destroy_node()
         probe.destroy_node()
+
+
+def test_searches_are_remembered_until_the_instruction_ends_on_saycan_plan(ros_context):
+    """After every search location was looked at, a kind never seen is unlikely to be found; an
+    instruction's end on saycan/plan (not a refused command's) clears the memory."""
+    from saycan_msgs.msg import PlanStatus
+
+    node = make_node(ros_context, max_observation_age_s=30.0)
+    robot = FakeRobot(ros_context)
+    plan_pub = robot.create_publisher(PlanStatus, "saycan/plan", 10)
+    texts = ["find a sea salt chips", "find an apple"]
+    try:
+        with Spinner(ros_context, node, robot):
+            wait_for(lambda: robot.client.service_is_ready(), 20, "the get_affordances service")
+            assert list(publish_until_served(robot, texts).probabilities) == pytest.approx([P.find, P.find_in_reach])
+            memory = node.model.search_memory
+            assert "close counter" in memory.looked_at and "apple" in memory.seen  # from the frames
+            memory.looked_at |= {"far counter", "table"}  # as if the robot had searched them too
+            assert list(robot.ask(texts).probabilities) == pytest.approx([P.find_known_absent, P.find_in_reach])
+            plan_pub.publish(PlanStatus(instruction="x", state="rejected"))  # another command refused
+            time.sleep(0.5)
+            assert robot.ask(texts).probabilities[0] == pytest.approx(P.find_known_absent)
+            plan_pub.publish(PlanStatus(instruction="bring me something salty", state="failed"))
+            wait_for(lambda: not memory.looked_at, 20, "the memory cleared by the instruction's end")
+            assert robot.ask(texts).probabilities[0] == pytest.approx(P.find)
+    finally:
+        node.destroy_node()
+        robot.destroy_node()
 
 
 def test_value_parameters_reach_the_value_function_and_bad_ones_are_refused(ros_context):

@@ -71,3 +71,39 @@ def test_grasp_is_recognised_and_remembered_while_stowed(world):
     world.set_gripper_target(0.06)
     world.step(1.5)
     assert observe(world, model, 0.06).holding is None
+
+
+def test_a_search_of_every_location_makes_the_kinds_never_seen_known_absent(world):
+    """The camera's memory of a search (exec mode's counterpart of the symbolic kitchen's): after
+    looking at all three places, the sea salt chips (not in the default scene) are known absent,
+    and "find the sea salt chips" drops to value.find_known_absent; what was seen stays findable."""
+    from saycan_ros.affordance.perception_model import SearchMemory
+    from saycan_ros.core.skills import SkillLibrary
+
+    library = SkillLibrary.from_kitchen(KITCHEN)
+    find_chips, find_apple = library.get("find a sea salt chips"), library.get("find an apple")
+    model = PerceptionAffordance(KITCHEN, geometry=GEOM, search_memory=SearchMemory(KITCHEN))
+    scene = KITCHEN.scene("default")
+    for i, place in enumerate(("close counter", "far counter")):
+        world.reset(scene, start_pose=KITCHEN.locations[place].pose)
+        world.step(0.2)
+        rgb, depth, seg = world.render()
+        model.update(PerceptionObservation(seg, depth, world.camera, world.joint_positions(), world.base_pose(),
+                                           None, stamp=float(i)))
+        assert model.current_features().known_absent == frozenset()  # the table not looked at yet
+    x, y, yaw = KITCHEN.locations["table"].pose
+    world.reset(scene, start_pose=(x, y, yaw + 1.2))  # at the table, but facing away: not looked at
+    world.step(0.2)
+    rgb, depth, seg = world.render()
+    model.update(PerceptionObservation(seg, depth, world.camera, world.joint_positions(), world.base_pose(), None, 2.0))
+    assert model.current_features().known_absent == frozenset()
+    world.reset(scene, start_pose=(x, y, yaw))
+    world.step(0.2)
+    rgb, depth, seg = world.render()
+    model.update(PerceptionObservation(seg, depth, world.camera, world.joint_positions(), world.base_pose(), None, 3.0))
+    absent = model.current_features().known_absent
+    assert absent == frozenset(KITCHEN.objects) - set(scene)
+    chips, apple = model.estimate([find_chips, find_apple])  # the apple: seen at the close counter
+    assert chips == pytest.approx(model.params.find_known_absent) and apple == pytest.approx(model.params.find)
+    model.forget()
+    assert model.current_features().known_absent == frozenset()
