@@ -2,14 +2,18 @@
 SHELL := /bin/bash
 INSTRUCTION ?= throw away the apple
 
-.PHONY: setup demo test bench eval clean
+.PHONY: setup setup-test demo test bench eval clean
 setup:
 	@./scripts/setup.sh
+
+# the tests also need llama.cpp's server (the openai backend is tested against a real one)
+setup-test:
+	@./scripts/setup.sh --with-server
 
 demo: setup
 	@. ./env.sh && saycan demo "$(INSTRUCTION)"
 
-test: setup
+test: setup-test
 	@. ./env.sh && python -m pytest test
 
 bench: setup

