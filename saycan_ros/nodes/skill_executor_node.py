@@ -10,6 +10,11 @@ Concurrency: subscriptions only store the newest message under a lock (their own
 the execute callback (reentrant group) loops at control_rate_hz on a Rate, so a MultiThreadedExecutor
 is required (run_node provides one). One goal at a time: a goal that arrives while another runs
 is rejected (the planner sends one skill at a time; preempting mid-grasp would drop objects).
+
+Safety that callers cannot bypass: every cmd_vel passes a MotionGuard (speed and acceleration
+limits of this node's parameters; stopping is never delayed), and `e_stop` (std_msgs/Bool) true
+latches all motion off: the base stops at once, the arm holds, a running skill ends with
+EMERGENCY_STOP and new ones are refused with it, until `e_stop` false releases the latch.
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ from rclpy.exceptions import ROSInterruptException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, QoSReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
@@ -43,6 +49,7 @@ from saycan_ros.sim.robot_geometry import ARM, LEFT, LIFT, RIGHT, load_robot_geo
 from saycan_ros.skills.behaviours import SkillRunner, Skills, run_skill
 from saycan_ros.skills.config import DEFAULT_TIMEOUTS, ExecutorConfig
 from saycan_ros.skills.controllers import BaseLimits, GoToTolerance
+from saycan_ros.skills.motion_guard import MotionGuard
 from saycan_ros.skills.goals import resolve_goal
 from saycan_ros.skills.perceive import make_percept
 from saycan_ros.skills.types import Command, ErrorCode, Observation, Outcome, Percept, Pose2D, SkillFailure
@@ -120,6 +127,7 @@ class SkillExecutorNode(Node):
         self.library = SkillLibrary.from_kitchen(self.kitchen)
         self.skills = Skills(self.kitchen, self.robot, self.config)
         self.mount = self.robot.camera.mount()
+        self.guard = MotionGuard(self.config.limits, max_dt=2.0 / self.config.control_rate_hz)
 
         self._lock = threading.Lock()
         self._busy = False
@@ -141,6 +149,8 @@ class SkillExecutorNode(Node):
         self.create_subscription(Image, "camera/depth/image_raw", self._on_depth, image_qos, callback_group=sensors)
         self.create_subscription(Image, "camera/segmentation/image_raw", self._on_seg, image_qos, callback_group=sensors)
         self.create_subscription(CameraInfo, "camera/depth/camera_info", self._on_info, image_qos, callback_group=sensors)
+        # its own group: an e-stop must not wait behind an image callback
+        self.create_subscription(Bool, "e_stop", self._on_e_stop, 10, callback_group=MutuallyExclusiveCallbackGroup())
         self.cmd_pub = self.create_publisher(Twist, "cmd_vel", 10)
         self.arm_pub = self.create_publisher(JointTrajectory, "arm_controller/joint_trajectory", 10)
         self.gripper_pub = self.create_publisher(JointTrajectory, "gripper_controller/joint_trajectory", 10)
@@ -185,6 +195,16 @@ class SkillExecutorNode(Node):
     def _on_info(self, msg: CameraInfo) -> None:
         with self._lock:
             self._info = msg
+
+    def _on_e_stop(self, msg: Bool) -> None:
+        if msg.data:
+            if not self.guard.e_stopped:
+                self.get_logger().error("EMERGENCY STOP engaged on e_stop: all motion off until e_stop is false")
+            self.guard.engage()
+            self._stop(hold_arm=True)  # at once, not at the next control tick
+        elif self.guard.e_stopped:
+            self.guard.release()
+            self.get_logger().warning("emergency stop released on e_stop")
 
     # ------------------------------------------------------------------ observation / command
     def _frame_pair(self, after: float) -> tuple[_Frame, _Frame, CameraInfo] | None:
@@ -237,8 +257,10 @@ class SkillExecutorNode(Node):
 
     def _apply(self, cmd: Command) -> None:
         twist = Twist()
-        twist.linear.x, twist.angular.z = float(cmd.twist[0]), float(cmd.twist[1])
+        twist.linear.x, twist.angular.z = self.guard.filter(float(cmd.twist[0]), float(cmd.twist[1]), self._now())
         self.cmd_pub.publish(twist)
+        if self.guard.e_stopped:
+            return  # the arm and gripper hold too
         if cmd.arm is not None:
             self.arm_pub.publish(self._trajectory((LIFT, ARM), (cmd.arm.lift, cmd.arm.arm), cmd.arm.duration))
         if cmd.gripper is not None:
@@ -260,6 +282,7 @@ class SkillExecutorNode(Node):
             joints = self._joints[0] if self._joints else {}
         try:
             self.cmd_pub.publish(Twist())
+            self.guard.stopped(self._now())
             if hold_arm and LIFT in joints and ARM in joints:
                 self.arm_pub.publish(self._trajectory((LIFT, ARM), (joints[LIFT], joints[ARM]), 0.0))
         except Exception as exc:  # rclpy raises several types for an invalid context
@@ -319,6 +342,9 @@ class SkillExecutorNode(Node):
             runner: SkillRunner = run_skill(self.skills, goal.kind, goal.object, goal.location, float(req.timeout_s))
         except SkillFailure as exc:
             return self._finish(handle, Outcome.fail(exc.code, exc.message))
+        if self.guard.e_stopped:
+            return self._finish(handle, Outcome.fail(ErrorCode.EMERGENCY_STOP, f"'{goal.text}' refused: the emergency "
+                                                     "stop is engaged (publish false on e_stop to release it)"))
         self.get_logger().info(f"executing '{goal.text}' ({goal.kind} {goal.object or goal.location})".rstrip())
         self._look_after = None
         feedback = ExecuteSkill.Feedback()
@@ -330,6 +356,10 @@ class SkillExecutorNode(Node):
             if self._closing or not self.context.ok():
                 self._stop(hold_arm=True)
                 return self._finish(handle, Outcome.fail(ErrorCode.UNKNOWN, "the executor is shutting down"))
+            if self.guard.e_stopped:
+                self._stop(hold_arm=True)
+                return self._finish(handle, Outcome.fail(ErrorCode.EMERGENCY_STOP,
+                                                         f"'{goal.text}' stopped by the emergency stop (e_stop)"))
             try:
                 out = runner.step(self._observe())
             except Exception as exc:  # a bug must not leave the base driving: stop, report, keep serving

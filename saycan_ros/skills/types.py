@@ -27,6 +27,7 @@ class ErrorCode(IntEnum):
     TIMEOUT = 207
     CANCELED = 208
     NO_SENSOR_DATA = 209
+    EMERGENCY_STOP = 210
     UNKNOWN = 299
 
 

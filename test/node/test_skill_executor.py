@@ -14,6 +14,7 @@ from rclpy.action import ActionClient
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
 from saycan_msgs.action import ExecuteSkill
@@ -177,6 +178,63 @@ def test_reset_forgets_the_gripper_beliefs_but_not_mid_skill(ros_context):
         node.close()
         node.destroy_node()
         client.destroy_node()
+
+
+def test_e_stop_latches_motion_off_until_released_and_limits_hold_whatever_is_commanded(ros_context):
+    """A 'go to' drives (fake odometry that never moves: it keeps driving); e_stop true stops the
+    base at once and ends the skill with EMERGENCY_STOP, new skills are refused until e_stop false.
+    Every cmd_vel respects the node's speed limit and starts with the acceleration limit."""
+    node = executor_node(ros_context, sensor_timeout_s=2.0, max_linear_speed=0.2, max_angular_speed=0.5,
+                         max_linear_accel=0.5, max_angular_accel=1.0)
+    client = Client(ros_context)
+    robot = Node("fake_robot_state", context=ros_context)
+    odom_pub = robot.create_publisher(Odometry, "odom", 10)
+    joint_pub = robot.create_publisher(JointState, "joint_states", 10)
+    stop_pub = robot.create_publisher(Bool, "e_stop", 10)
+
+    def publish() -> None:
+        odom = Odometry()
+        odom.pose.pose.position.x, odom.pose.pose.position.y = 1.0, 0.0
+        odom.pose.pose.orientation.w = 1.0
+        odom_pub.publish(odom)
+        joint_pub.publish(JointState(name=["joint_lift", "joint_arm", "joint_gripper_left", "joint_gripper_right"],
+                                     position=[node.config.travel_lift, 0.0, 0.06, 0.06]))  # arm stowed
+
+    robot.create_timer(0.05, publish)
+    try:
+        with Spinner(ros_context, node, client, robot):
+            assert client.action.wait_for_server(timeout_sec=30.0)
+            wait_for(lambda: stop_pub.get_subscription_count() > 0, 20, "the executor's e_stop subscription")
+            running = client.send("go to the far counter", "go_to", location="far counter", timeout_s=60.0)
+            assert running is not None
+            wait_for(lambda: any(abs(v) > 0.01 or abs(w) > 0.01 for _, v, w in client.twists), 20,
+                     f"the base moving (phases: {client.feedback[-3:]})")
+            time.sleep(1.0)
+            moving = [(v, w) for _, v, w in client.twists]
+            assert max(abs(v) for v, _ in moving) <= 0.2 + 1e-6 and max(abs(w) for _, w in moving) <= 0.5 + 1e-6
+            first = next((v, w) for v, w in moving if abs(v) > 1e-6 or abs(w) > 1e-6)
+            # one or two control ticks of acceleration at most (1 rad/s^2, 0.5 m/s^2)
+            assert abs(first[1]) <= 1.0 * 2.0 / node.config.control_rate_hz + 1e-6
+            engaged = time.monotonic()
+            stop_pub.publish(Bool(data=True))
+            result = wait_future(running.get_result_async(), 10.0).result
+            assert result.error_code == R.EMERGENCY_STOP and "emergency stop" in result.error_msg
+            time.sleep(0.3)
+            with client.lock:
+                after = [(t, v, w) for t, v, w in client.twists if t > engaged]
+            assert after and after[-1][1:] == (0.0, 0.0)
+            zero_at = next(t for t, v, w in after if v == 0.0 and w == 0.0)
+            assert zero_at - engaged < 0.5  # a zero twist at once, not at the skill's end
+            assert all(v == 0.0 and w == 0.0 for t, v, w in after if t > engaged + 0.2)
+            refused = client.run("go to the table", "go_to", location="table", wait_s=10.0)
+            assert refused.error_code == R.EMERGENCY_STOP and "release" in refused.error_msg
+            stop_pub.publish(Bool(data=False))
+            wait_for(lambda: not node.guard.e_stopped, 10, "the latch released")
+            assert client.run("done", "done", wait_s=20.0).success
+    finally:
+        node.close()
+        for n in (node, client, robot):
+            n.destroy_node()
 
 
 def test_bad_parameters_give_one_clear_error(ros_context):
