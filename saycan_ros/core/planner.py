@@ -50,7 +50,8 @@ class SayCanPlanner:
     Closed loop: a skill that fails is not added to the steps so far (the world did not change
     as planned); its affordance is multiplied by `failure_penalty` for each failure since the
     last success, so the planner tries something else rather than repeating the same mistake.
-    `max_failures` consecutive failures end the episode.
+    `max_failures` consecutive failures end the episode; so does one failure whose error code is in
+    `final_codes` (an emergency stop: retrying would only be refused again).
     """
 
     def __init__(
@@ -64,6 +65,7 @@ class SayCanPlanner:
         top_k: int = 5,
         max_failures: int = 3,
         failure_penalty: float = 0.3,
+        final_codes: frozenset[int] = frozenset(),
         on_step: Callable[[StepRecord, str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ):
@@ -72,6 +74,7 @@ class SayCanPlanner:
         self.library, self.task, self.world, self.runner = library, task, world, runner
         self.max_steps, self.top_k = max_steps, top_k
         self.max_failures, self.failure_penalty = max_failures, failure_penalty
+        self.final_codes = frozenset(final_codes)
         self.on_step = on_step or (lambda step, phase: None)
         self.should_stop = should_stop or (lambda: False)
 
@@ -118,6 +121,10 @@ class SayCanPlanner:
                     break
                 failures[skill.text] = failures.get(skill.text, 0) + 1
                 consecutive_failures += 1
+                if step.outcome.error_code in self.final_codes:
+                    episode.status = STATUS_SKILL_FAILED
+                    episode.error_msg = f"'{skill.text}': {step.outcome.message} (not retried)"
+                    break
                 if consecutive_failures >= self.max_failures:
                     episode.status = STATUS_SKILL_FAILED
                     episode.error_msg = (f"{consecutive_failures} skills failed in a row; last: "

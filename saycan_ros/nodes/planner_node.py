@@ -6,6 +6,10 @@ scores of every skill, chooses in the pure core, and sends the winner to skill_e
 instruction that does not end in "done" ends there with state failed/canceled, and a command
 refused while another instruction runs with state rejected. A server that vanishes from the
 graph mid-call ends the instruction with SERVICE_UNAVAILABLE within seconds (ros_calls).
+
+A new instruction (goal or command) while one runs: `on_new_goal` preempt (default, like nav2)
+stops the running one, which ends with PREEMPTED, and then runs the new one; reject refuses it.
+A skill stopped by the executor's emergency stop ends the instruction with EMERGENCY_STOP at once.
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from saycan_ros.core.episode import (
     EpisodeRecord, SkillOutcome, StepRecord,
 )
 from saycan_ros.core.errors import EmptyInstructionError, InvalidInstructionError, SayCanError
+from saycan_ros.core.instruction_slot import InstructionSlot, Run
 from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.planner import SayCanPlanner
 from saycan_ros.core.skills import Skill, SkillLibrary
@@ -48,6 +53,9 @@ PARAMS = (
     Param("skill_timeout_s", 300.0, "wall-clock limit of one ExecuteSkill goal (a safety net above the "
           "executor's own per-skill timeouts)", positive),
     Param("service_wait_s", 5.0, "how long to wait for a service/action server to appear", positive),
+    Param("on_new_goal", "preempt", "a new instruction while one runs: preempt it (it ends with PREEMPTED) "
+          "or reject the new one", one_of("preempt", "reject")),
+    Param("preempt_timeout_s", 30.0, "how long a new instruction waits for the preempted one to stop", positive),
 )
 
 
@@ -99,7 +107,8 @@ class PlannerNode(Node):
         self.affordance_client = self.create_client(GetAffordances, "get_affordances", callback_group=group)
         self.skill_client = ActionClient(self, ExecuteSkill, "execute_skill", callback_group=group)
         self.plan_pub = self.create_publisher(PlanStatus, "saycan/plan", 10)
-        self._busy = threading.Lock()
+        self._slot = InstructionSlot(preempt=self.p["on_new_goal"] == "preempt")
+        self._claims: dict[int, Run] = {}  # goal request id -> its run, from _on_goal to _execute
         self._server = ActionServer(
             self, ExecuteInstruction, "execute_instruction", execute_callback=self._execute,
             goal_callback=self._on_goal, cancel_callback=lambda _: CancelResponse.ACCEPT, callback_group=group)
@@ -109,15 +118,19 @@ class PlannerNode(Node):
 
     # -- entry points ------------------------------------------------------------------
     def _on_goal(self, goal_request) -> GoalResponse:
-        # Taken here and released when _execute ends, so two goals (or a goal and a command)
-        # arriving together cannot both be accepted.
-        if not self._busy.acquire(blocking=False):
+        # Claimed here and released when _execute ends: with on_new_goal=reject two goals (or a
+        # goal and a command) arriving together cannot both be accepted; with preempt the running
+        # one is asked to stop as soon as the new goal is accepted.
+        run = self._slot.claim(goal_request.instruction)
+        if run is None:
             self.get_logger().warning(f"rejecting '{goal_request.instruction}': an instruction is already running")
             return GoalResponse.REJECT
+        self._claims[id(goal_request)] = run
         return GoalResponse.ACCEPT
 
     def _execute(self, goal_handle) -> ExecuteInstruction.Result:
         goal = goal_handle.request
+        run = self._claims.pop(id(goal), None) or self._slot.claim(goal.instruction)
 
         def feedback(step: StepRecord | None, phase: str) -> None:
             msg = ExecuteInstruction.Feedback(phase=phase)
@@ -127,10 +140,10 @@ class PlannerNode(Node):
             goal_handle.publish_feedback(msg)
 
         try:
-            episode, code, message = self.run_episode(goal.instruction, goal.max_steps, feedback,
-                                                      lambda: goal_handle.is_cancel_requested)
+            episode, code, message = self._run_claimed(run, goal.max_steps, feedback,
+                                                       lambda: goal_handle.is_cancel_requested)
         finally:
-            self._busy.release()  # acquired in _on_goal
+            self._slot.release(run)  # claimed in _on_goal
         result = Result(success=code == Result.NONE, executed_steps=episode.executed if episode else [],
                         error_code=code, error_msg=message)
         # Every path sets a terminal state itself: a goal left without one is reported by rclpy as
@@ -145,7 +158,8 @@ class PlannerNode(Node):
 
     def _on_command(self, msg: String) -> None:
         """Text/voice commands: run like an action goal, in a worker thread (no caller to answer)."""
-        if not self._busy.acquire(blocking=False):
+        run = self._slot.claim(msg.data)
+        if run is None:
             reason = "an instruction is already running"
             self.get_logger().warning(f"rejecting command '{msg.data}': {reason}")
             # the sender (a voice front end, a script) has no result to wait for: tell it on saycan/plan
@@ -154,19 +168,42 @@ class PlannerNode(Node):
 
         def work() -> None:
             try:
-                self.run_episode(msg.data, 0, lambda step, phase: None, lambda: not self.context.ok())
+                self._run_claimed(run, 0, lambda step, phase: None, lambda: not self.context.ok())
             finally:
-                self._busy.release()
+                self._slot.release(run)
 
         threading.Thread(target=work, name="saycan-command", daemon=True).start()
 
+    def _run_claimed(self, run: Run, max_steps: int, feedback: Callable[[StepRecord | None, str], None],
+                     should_cancel: Callable[[], bool]) -> tuple[EpisodeRecord | None, int, str]:
+        """Wait for the slot (a preempted instruction stops first), then run the episode; a newer
+        instruction's arrival counts as a cancel request and ends this one with PREEMPTED."""
+        if not self._slot.wait_turn(run, self.p["preempt_timeout_s"]):
+            if run.preempted_by is not None:
+                code, message = Result.PREEMPTED, f"preempted before it started by '{run.preempted_by}'"
+            else:
+                code, message = Result.UNKNOWN, (f"the running instruction did not stop within "
+                                                 f"{self.p['preempt_timeout_s']:g} s (preempt_timeout_s)")
+            self.get_logger().warning(f"'{run.instruction}': {message}")
+            self._publish_end(run.instruction, PLAN_CANCELED if run.preempted_by else PLAN_FAILED, message, steps=0)
+            return None, code, message
+        return self.run_episode(run.instruction, max_steps, feedback,
+                                lambda: should_cancel() or run.preempted_by is not None,
+                                stop_reason=lambda: None if should_cancel() or run.preempted_by is None
+                                else f"preempted by a new instruction: '{run.preempted_by}'")
+
     # -- the loop ----------------------------------------------------------------------
     def run_episode(self, instruction: str, max_steps: int, feedback: Callable[[StepRecord | None, str], None],
-                    should_cancel: Callable[[], bool]) -> tuple[EpisodeRecord | None, int, str]:
+                    should_cancel: Callable[[], bool],
+                    stop_reason: Callable[[], str | None] = lambda: None) -> tuple[EpisodeRecord | None, int, str]:
         """Run the SayCan loop; returns (episode, error_code, error_msg). Never raises: user
-        mistakes and failures alike end in a code, and on saycan/plan in a terminal PlanStatus."""
+        mistakes and failures alike end in a code, and on saycan/plan in a terminal PlanStatus.
+        `stop_reason`: why a stop was requested other than by a cancel (a preemption), if so."""
         try:
             episode, code, message = self._run_loop(instruction, max_steps, feedback, should_cancel)
+            reason = stop_reason() if code == Result.CANCELED else None
+            if reason:
+                code, message = Result.PREEMPTED, f"{reason} (after {len(episode.executed)} executed step(s))"
         except Exception as exc:  # a bug must still end the goal with a code and a message
             if not self.context.ok():  # shutting down: nobody is left to tell
                 return None, Result.UNKNOWN, "the planner is shutting down"
@@ -179,7 +216,7 @@ class PlannerNode(Node):
             self.get_logger().warning(f"'{instruction}': {status_name(code)}"
                                       + (f" after {len(episode.steps)} step(s)" if episode else "")
                                       + (f": {message}" if message else ""))
-            state = PLAN_CANCELED if code == Result.CANCELED else PLAN_FAILED
+            state = PLAN_CANCELED if code in (Result.CANCELED, Result.PREEMPTED) else PLAN_FAILED
             self._publish_end(instruction, state, message or status_name(code),
                               steps=len(episode.steps) if episode else 0, executed=episode.executed if episode else [])
         return episode, code, message
@@ -205,7 +242,8 @@ class PlannerNode(Node):
 
         planner = SayCanPlanner(self.library, grounding, grounding, grounding, max_steps=self.p["max_steps"],
                                 top_k=self.p["top_k"], max_failures=self.p["max_failures"],
-                                failure_penalty=self.p["failure_penalty"], on_step=on_step, should_stop=should_cancel)
+                                failure_penalty=self.p["failure_penalty"], on_step=on_step, should_stop=should_cancel,
+                                final_codes=frozenset({ExecuteSkill.Result.EMERGENCY_STOP}))
         try:
             episode = planner.run(instruction, max_steps or None)
         except InvalidInstructionError as exc:
@@ -222,6 +260,10 @@ class PlannerNode(Node):
                 return Result.SERVICE_UNAVAILABLE
             return {"scoring": Result.SCORING_FAILED, "affordance": Result.AFFORDANCE_FAILED,
                     "execution": Result.SKILL_FAILED}.get(episode.judgement.get("failed_stage"), Result.UNKNOWN)
+        last = episode.steps[-1].outcome if episode.steps else None
+        if episode.status == STATUS_SKILL_FAILED and last is not None \
+                and last.error_code == ExecuteSkill.Result.EMERGENCY_STOP:
+            return Result.EMERGENCY_STOP
         return {STATUS_MAX_STEPS: Result.MAX_STEPS_REACHED, STATUS_SKILL_FAILED: Result.SKILL_FAILED,
                 STATUS_CANCELED: Result.CANCELED}.get(episode.status, Result.UNKNOWN)
 

@@ -290,7 +290,7 @@ def test_a_sequence_of_goals_to_one_planner_each_gets_its_own_result(ros_context
 
 def test_a_command_refused_while_busy_is_published_as_rejected(ros_context):
     fake = FakeRobotSide(ros_context, skill_seconds=30.0)
-    planner = make_planner(ros_context)
+    planner = make_planner(ros_context, on_new_goal="reject")
     user = Node("user", context=ros_context)
     client = ActionClient(user, ExecuteInstruction, "execute_instruction")
     pub = user.create_publisher(String, "saycan/command", 10)
@@ -310,3 +310,77 @@ def test_a_command_refused_while_busy_is_published_as_rejected(ros_context):
     assert rejected.instruction == "bring me an orange" and "already running" in rejected.detail
     assert rejected.chosen == ""
     check(response, GoalStatus.STATUS_CANCELED, Result.CANCELED)
+
+
+# -- a new instruction while one runs: preempt (default) -------------------------------------------
+
+class PerInstructionRobotSide(FakeRobotSide):
+    """The fake robot side with one plan per instruction (the scorer sees the instruction)."""
+
+    def __init__(self, context, plans, **kwargs):
+        super().__init__(context, **kwargs)
+        self.plans = plans
+
+    def _score(self, req, res):
+        self.plan = self.plans[req.instruction]
+        return super()._score(req, res)
+
+
+def test_a_new_goal_preempts_the_running_one_which_says_so(ros_context):
+    plans = {"throw away the apple": PLAN, "go to the table": ["go to the table"],
+             "bring me an orange": ["find an orange", "pick up the orange"]}
+    fake = PerInstructionRobotSide(ros_context, plans, skill_seconds=30.0, slow={"find an apple"})
+    planner = make_planner(ros_context)
+    user = Node("user", context=ros_context)
+    client = ActionClient(user, ExecuteInstruction, "execute_instruction")
+    pub = user.create_publisher(String, "saycan/command", 10)
+    plans_seen = []
+    user.create_subscription(PlanStatus, "saycan/plan", plans_seen.append, 50)
+    with Spinner(ros_context, fake, planner, user):
+        assert client.wait_for_server(timeout_sec=20)
+        wait_for(lambda: pub.get_subscription_count() > 0, 20, "the planner to subscribe")
+        phases = []
+        first = send(client, "throw away the apple", feedback=lambda m: phases.append(m.feedback.phase))
+        wait_for(lambda: "executing" in phases, 20, "the first skill to start")
+        sent = time.monotonic()
+        second = send(client, "go to the table")
+        first_response = wait_future(first.get_result_async(), 20)
+        stopped = time.monotonic() - sent
+        second_response = wait_future(second.get_result_async(), 30)
+        # a command preempts an action goal the same way
+        fake.slow = {"go to the table"}
+        third_phases = []
+        third = send(client, "go to the table", feedback=lambda m: third_phases.append(m.feedback.phase))
+        wait_for(lambda: "executing" in third_phases, 20, "the third goal's skill to start")
+        pub.publish(String(data="bring me an orange"))
+        third_response = wait_future(third.get_result_async(), 20)
+        wait_for(lambda: any(p.instruction == "bring me an orange" and p.chosen == "done" for p in plans_seen), 30,
+                 "the command to finish")
+    check(first_response, GoalStatus.STATUS_ABORTED, Result.PREEMPTED, executed=[],
+          message="preempted by a new instruction: 'go to the table'")
+    assert stopped < 5.0, f"the running instruction took {stopped:.1f} s to stop"
+    check(second_response, GoalStatus.STATUS_SUCCEEDED, Result.NONE, executed=["go to the table", "done"])
+    check(third_response, GoalStatus.STATUS_ABORTED, Result.PREEMPTED,
+          message="preempted by a new instruction: 'bring me an orange'")
+    assert fake.executed[-2:] == ["find an orange", "pick up the orange"]
+    ends = [(p.instruction, p.state) for p in plans_seen if p.state in ("failed", "canceled", "rejected")]
+    assert ends == [("throw away the apple", "canceled"), ("go to the table", "canceled")]
+
+
+def test_an_emergency_stop_ends_the_instruction_at_once(ros_context):
+    class EStoppedSide(FakeRobotSide):
+        def _run(self, goal_handle):
+            self.executed.append(goal_handle.request.skill.text)
+            goal_handle.abort()
+            return ExecuteSkill.Result(success=False, error_code=ExecuteSkill.Result.EMERGENCY_STOP,
+                                       error_msg="stopped by the emergency stop (e_stop)")
+
+    fake = EStoppedSide(ros_context)
+    planner = make_planner(ros_context)
+    user = Node("user", context=ros_context)
+    client = ActionClient(user, ExecuteInstruction, "execute_instruction")
+    with Spinner(ros_context, fake, planner, user):
+        assert client.wait_for_server(timeout_sec=20)
+        response = wait_future(send(client, "throw away the apple").get_result_async(), 30)
+    check(response, GoalStatus.STATUS_ABORTED, Result.EMERGENCY_STOP, executed=[], message="emergency stop")
+    assert fake.executed == ["find an apple"]  # not retried

@@ -148,6 +148,18 @@ def test_repeated_failures_end_the_episode(library):
     assert "grasp failed" in episode.error_msg
 
 
+def test_a_final_error_code_ends_the_episode_at_once(library):
+    """An emergency stop (a final code) is not retried: one failure ends the episode."""
+    world = TableWorld(failing=set(library.texts))
+    episode = SayCanPlanner(library, ScriptedLanguageModel(PLAN), world, world, max_failures=3,
+                            final_codes=frozenset({205})).run("throw away the apple")
+    assert episode.status == "skill_failed" and len(world.ran) == 1
+    assert "not retried" in episode.error_msg
+    episode = SayCanPlanner(library, ScriptedLanguageModel(PLAN), world, world, max_failures=3,
+                            final_codes=frozenset({210})).run("throw away the apple")
+    assert len(world.ran) == 1 + 3  # another code: the usual three tries
+
+
 def test_scoring_failure_becomes_a_clean_error(library):
     class DeadModel:
         def score(self, *args):
