@@ -117,10 +117,12 @@ def instruction_key(text: str) -> str:
 
 
 def normalize_instruction(instruction: object) -> str:
-    """Collapse white space; reject what cannot be an instruction with a clear message."""
+    """Collapse white space and control characters; reject what cannot be an instruction with a
+    clear message."""
     if not isinstance(instruction, str):
         raise InvalidInstructionError("the instruction must be text")
-    text = " ".join(instruction.split())
+    # control characters (NUL, escape sequences, U+FFFD from undecodable bytes) would reach the prompt
+    text = " ".join("".join(ch if ch.isprintable() and ch != "\ufffd" else " " for ch in instruction).split())
     if not text:
         raise EmptyInstructionError("the instruction is empty: say what the robot should do, e.g. 'throw away the apple'")
     if len(text) > MAX_INSTRUCTION_CHARS:
