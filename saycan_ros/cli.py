@@ -4,6 +4,7 @@
   saycan launch sim|robot|FILE  start a launch file's nodes (no launch_ros needed)
   saycan eval FILE              planning / execution success on an episode set
   saycan bench scoring          language-model scoring speed (naive vs KV cache vs packed)
+  saycan bench cancel           how fast a cancelled skill brings the simulated base to rest
   saycan train planner          adapt the language model to the kitchen (LoRA on generated plans)
 """
 from __future__ import annotations
@@ -72,9 +73,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _bench(argv: Sequence[str]) -> int:
-    if not argv or argv[0] != "scoring":
-        print("usage: saycan bench scoring [options]   (see saycan bench scoring --help)")
+    if not argv or argv[0] not in ("scoring", "cancel"):
+        print("usage: saycan bench scoring|cancel [options]   (see saycan bench scoring --help)")
         return 2
+    if argv[0] == "cancel":
+        from saycan_ros.bench.cancel import main as bench_cancel
+
+        return int(bench_cancel(list(argv[1:])) or 0)
     from saycan_ros.bench.scoring import main as bench_scoring
 
     return int(bench_scoring(list(argv[1:])) or 0)

@@ -1,0 +1,177 @@
+"""`saycan bench cancel`: how fast a cancelled skill brings the base to rest, in simulated time.
+
+Starts sim_node and skill_executor_node from launch/sim.launch.yaml in a private ROS domain, sends
+"go to" skills between the kitchen's locations and cancels each at a random moment while the base
+drives. Latency is measured on the simulator's clock, from the moment the cancel request is sent
+to the first odometry message (stamped in simulated time) whose measured base speed is at rest:
+what a person next to the robot would see, whatever the real-time factor of this machine.
+The last line is machine-readable:
+``cancel n=.. p50_ms=.. max_ms=.. within_500ms=../.. rtf=..``
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Sequence
+
+from saycan_ros.core.errors import SayCanError
+
+REST_LINEAR, REST_ANGULAR = 0.01, 0.02  # m/s, rad/s: "at rest" in the odometry's measured twist
+TARGET_S = 0.5
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="saycan bench cancel", description=__doc__.split("\n")[0])
+    p.add_argument("--n", type=int, default=20, help="number of cancels")
+    p.add_argument("--seed", type=int, default=0, help="seed of the cancel moments and destinations")
+    p.add_argument("--min-delay", type=float, default=0.5, help="earliest cancel after the base starts moving (sim s)")
+    p.add_argument("--max-delay", type=float, default=3.0, help="latest cancel after the base starts moving (sim s)")
+    p.add_argument("--logs", default="", help="folder for the nodes' logs (default: a temporary folder)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.n < 1 or not 0 <= args.min_delay <= args.max_delay:
+        print("saycan bench cancel: error: need --n >= 1 and 0 <= --min-delay <= --max-delay", file=sys.stderr)
+        return 2
+    try:
+        latencies, rtf = run(args)
+    except SayCanError as exc:
+        print(f"saycan bench cancel: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    ms = sorted(1000 * t for t in latencies)
+    within = sum(t <= TARGET_S * 1000 for t in ms)
+    print(f"\n{len(ms)} cancels: p50 {statistics.median(ms):.0f} ms, max {ms[-1]:.0f} ms of simulated time; "
+          f"{within}/{len(ms)} at rest within {TARGET_S * 1000:.0f} ms (real-time factor {rtf:.2f})")
+    print(f"cancel n={len(ms)} p50_ms={statistics.median(ms):.0f} max_ms={ms[-1]:.0f} "
+          f"within_500ms={within}/{len(ms)} rtf={rtf:.2f}")
+    return 0
+
+
+def run(args) -> tuple[list[float], float]:
+    import rclpy
+    from rclpy.action import ActionClient
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+    from rosgraph_msgs.msg import Clock
+    from nav_msgs.msg import Odometry
+
+    from saycan_msgs.action import ExecuteSkill
+    from saycan_msgs.msg import Skill
+    from saycan_ros.core.kitchen import load_kitchen
+    from saycan_ros.launch_runner import LaunchedGraph, find_launch_file, parse_launch_file, use_private_ros_domain
+    from saycan_ros.nodes.common import use_package_dds_profile
+    from saycan_ros.ros_io.images import stamp_to_sec
+
+    kitchen = load_kitchen()
+    places = [n for n in kitchen.locations if n != "user"]
+    nodes = [n for n in parse_launch_file(find_launch_file("sim")) if n.name in ("sim_node", "skill_executor_node")]
+    use_private_ros_domain()
+    use_package_dds_profile()
+    rng = random.Random(args.seed)
+    logs = Path(args.logs) if args.logs else Path(tempfile.mkdtemp(prefix="saycan-bench-cancel-"))
+    latencies: list[float] = []
+    with LaunchedGraph(nodes, log_dir=logs) as graph:
+        context = rclpy.Context()
+        rclpy.init(context=context)
+        node = rclpy.create_node("saycan_bench_cancel", context=context,
+                                 parameter_overrides=[Parameter("use_sim_time", value=True)])
+        lock = threading.Lock()
+        state = {"clock": None, "odom": []}  # odom: (stamp, |v|, |w|)
+
+        def on_clock(msg) -> None:
+            with lock:
+                state["clock"] = stamp_to_sec(msg.clock)
+
+        def on_odom(msg) -> None:
+            t = msg.twist.twist
+            with lock:
+                state["odom"].append((stamp_to_sec(msg.header.stamp), abs(t.linear.x), abs(t.angular.z)))
+                del state["odom"][:-500]
+
+        node.create_subscription(Clock, "/clock", on_clock, 10)
+        node.create_subscription(Odometry, "odom", on_odom, 50)
+        client = ActionClient(node, ExecuteSkill, "execute_skill")
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        spinner = threading.Thread(target=executor.spin, daemon=True)
+        spinner.start()
+
+        def sim_now() -> float | None:
+            with lock:
+                return state["clock"]
+
+        def wait(predicate, timeout_s: float, what: str) -> None:
+            deadline = time.monotonic() + timeout_s
+            while not predicate():
+                graph.check_alive()
+                if time.monotonic() > deadline:
+                    raise SayCanError(f"timed out after {timeout_s:.0f} s waiting for {what} (logs: {logs})")
+                time.sleep(0.01)
+
+        def done(future, timeout_s: float, what: str):
+            wait(future.done, timeout_s, what)
+            return future.result()
+
+        try:
+            wait(lambda: client.server_is_ready() and sim_now() is not None and state["odom"], 120,
+                 "the simulator and the executor")
+            wall0, sim0 = time.monotonic(), sim_now()
+            here = None
+            for i in range(args.n):
+                dest = rng.choice([p for p in places if p != here])
+                delay = rng.uniform(args.min_delay, args.max_delay)
+                goal = ExecuteSkill.Goal(skill=Skill(text=f"go to the {dest}", kind="go_to", location=dest))
+                handle = done(client.send_goal_async(goal), 30, "the goal to be accepted")
+                if not handle.accepted:
+                    raise SayCanError(f"the executor refused 'go to the {dest}'")
+                result = handle.get_result_async()
+
+                def moving() -> bool:
+                    with lock:
+                        return bool(state["odom"]) and (state["odom"][-1][1] > REST_LINEAR
+                                                        or state["odom"][-1][2] > REST_ANGULAR)
+                wait(lambda: moving() or result.done(), 60, f"the base to move toward the {dest}")
+                start = sim_now()
+                wait(lambda: result.done() or sim_now() - start >= delay, 120, "the cancel moment")
+                if result.done():  # arrived before the cancel moment: no measurement, try again later
+                    here = dest
+                    print(f"  {i + 1:2d}/{args.n} reached the {dest} before the cancel at {delay:.2f} s: skipped")
+                    continue
+                t_cancel = sim_now()
+                done(handle.cancel_goal_async(), 30, "the cancel to be answered")
+
+                def at_rest_since() -> float | None:
+                    with lock:
+                        return next((t for t, v, w in state["odom"]
+                                     if t >= t_cancel and v <= REST_LINEAR and w <= REST_ANGULAR), None)
+                wait(lambda: at_rest_since() is not None, 60, "the base to come to rest")
+                latency = at_rest_since() - t_cancel
+                latencies.append(latency)
+                status = done(result, 30, "the cancelled goal's result").result
+                here = None  # somewhere between places
+                print(f"  {i + 1:2d}/{args.n} go to the {dest}: cancelled after {delay:.2f} s, at rest after "
+                      f"{latency * 1000:.0f} ms (result: {'canceled' if status.error_code == status.CANCELED else status.error_code})",
+                      flush=True)
+            rtf = (sim_now() - sim0) / max(1e-6, time.monotonic() - wall0)
+        finally:
+            executor.shutdown()
+            node.destroy_node()
+            rclpy.shutdown(context=context)
+    if not latencies:
+        raise SayCanError("no cancel was measured (every skill ended first); raise --max-delay or lower --min-delay")
+    return latencies, rtf
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
