@@ -5,6 +5,7 @@
   saycan eval FILE              planning / execution success on an episode set
   saycan bench scoring          language-model scoring speed (naive vs KV cache vs packed)
   saycan bench cancel           how fast a cancelled skill brings the simulated base to rest
+  saycan bench faults           the fault matrix: cancel, preempt, e-stop, killed nodes, bad input, soak
   saycan train planner          adapt the language model to the kitchen (LoRA on generated plans)
 """
 from __future__ import annotations
@@ -73,13 +74,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _bench(argv: Sequence[str]) -> int:
-    if not argv or argv[0] not in ("scoring", "cancel"):
-        print("usage: saycan bench scoring|cancel [options]   (see saycan bench scoring --help)")
+    if not argv or argv[0] not in ("scoring", "cancel", "faults"):
+        print("usage: saycan bench scoring|cancel|faults [options]   (see saycan bench faults --help)")
         return 2
     if argv[0] == "cancel":
         from saycan_ros.bench.cancel import main as bench_cancel
 
         return int(bench_cancel(list(argv[1:])) or 0)
+    if argv[0] == "faults":
+        from saycan_ros.bench.faults import main as bench_faults
+
+        return int(bench_faults(list(argv[1:])) or 0)
     from saycan_ros.bench.scoring import main as bench_scoring
 
     return int(bench_scoring(list(argv[1:])) or 0)

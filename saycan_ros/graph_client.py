@@ -202,6 +202,7 @@ class GraphClient:
 
     def close(self) -> None:
         self.executor.shutdown()
+        self._spin.join(timeout=5.0)  # destroying the node while the spin thread waits on it raises there
         self.node.destroy_node()
         self.context.try_shutdown()
 

@@ -170,6 +170,7 @@ class LaunchedGraph:
         self.log_dir = Path(log_dir) if log_dir else None
         self.env = {**os.environ, **(env or {})}
         self.processes: dict[str, subprocess.Popen] = {}
+        self.stopped_on_purpose: set[str] = set()  # killed by kill(): not a failure of the graph
         self._logs: dict[str, IO] = {}
         self._previous_handlers: dict[int, object] = {}
 
@@ -179,15 +180,44 @@ class LaunchedGraph:
         if self.log_dir:
             self.log_dir.mkdir(parents=True, exist_ok=True)
         for spec in self.nodes:
-            exe = package_prefix(spec.pkg) / "lib" / spec.pkg / spec.executable
-            if not exe.exists():
+            try:
+                self._spawn(spec, "w")
+            except ConfigError:
                 self.shutdown()
-                raise ConfigError(f"executable '{spec.executable}' of package '{spec.pkg}' not found at {exe}")
-            out: IO | None = None
-            if self.log_dir:
-                out = self._logs[spec.name] = open(self.log_dir / f"{spec.name}.log", "w")
-            self.processes[spec.name] = spawn_process([str(exe), *spec.args, *spec.ros_args()], self.env, out)
+                raise
         return self
+
+    def _spawn(self, spec: NodeSpec, mode: str) -> None:
+        exe = package_prefix(spec.pkg) / "lib" / spec.pkg / spec.executable
+        if not exe.exists():
+            raise ConfigError(f"executable '{spec.executable}' of package '{spec.pkg}' not found at {exe}")
+        out: IO | None = None
+        if self.log_dir:
+            if spec.name in self._logs:
+                self._logs[spec.name].close()
+            out = self._logs[spec.name] = open(self.log_dir / f"{spec.name}.log", mode)
+        self.processes[spec.name] = spawn_process([str(exe), *spec.args, *spec.ros_args()], self.env, out)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL, wait_s: float = 10.0) -> None:
+        """Stop one node on purpose (fault injection): check_alive no longer counts it as dead."""
+        process = self.processes[name]
+        self.stopped_on_purpose.add(name)
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(wait_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5.0)
+
+    def restart(self, name: str) -> None:
+        """Start a node again (after kill() or a crash); its log continues."""
+        if self.processes[name].poll() is None:
+            self.kill(name)
+        self._spawn(next(spec for spec in self.nodes if spec.name == name), "a")
+        self.stopped_on_purpose.discard(name)
 
     def _install_signal_handlers(self) -> None:
         """SIGTERM/SIGHUP become KeyboardInterrupt, so `with LaunchedGraph(...)` blocks unwind and
@@ -201,8 +231,9 @@ class LaunchedGraph:
         self._previous_handlers = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
 
     def dead(self) -> dict[str, int]:
-        """Processes that have exited, with their exit codes."""
-        return {name: p.returncode for name, p in self.processes.items() if p.poll() is not None}
+        """Processes that have exited (not those stopped on purpose), with their exit codes."""
+        return {name: p.returncode for name, p in self.processes.items()
+                if p.poll() is not None and name not in self.stopped_on_purpose}
 
     def log_tail(self, name: str, lines: int = 15) -> str:
         if not self.log_dir or not (self.log_dir / f"{name}.log").exists():

@@ -58,58 +58,124 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+class BaseWatch:
+    """The simulated clock and the base's measured speed, from /clock and odom, on a node that is
+    spun elsewhere."""
+
+    def __init__(self, node) -> None:
+        from nav_msgs.msg import Odometry
+        from rosgraph_msgs.msg import Clock
+
+        self._lock = threading.Lock()
+        self._clock: float | None = None
+        self._odom: list[tuple[float, float, float]] = []  # (stamp, |v|, |w|)
+        self.peak_linear = 0.0  # the highest |v| since reset_peak()
+        node.create_subscription(Clock, "/clock", self._on_clock, 10)
+        node.create_subscription(Odometry, "odom", self._on_odom, 50)
+
+    def _on_clock(self, msg) -> None:
+        from saycan_ros.ros_io.images import stamp_to_sec
+
+        with self._lock:
+            self._clock = stamp_to_sec(msg.clock)
+
+    def _on_odom(self, msg) -> None:
+        from saycan_ros.ros_io.images import stamp_to_sec
+
+        t = msg.twist.twist
+        with self._lock:
+            self._odom.append((stamp_to_sec(msg.header.stamp), abs(t.linear.x), abs(t.angular.z)))
+            del self._odom[:-500]
+            self.peak_linear = max(self.peak_linear, abs(t.linear.x))
+
+    def reset_peak(self) -> None:
+        with self._lock:
+            self.peak_linear = 0.0
+
+    def ready(self) -> bool:
+        with self._lock:
+            return self._clock is not None and bool(self._odom)
+
+    def sim_now(self) -> float:
+        with self._lock:
+            return self._clock if self._clock is not None else math.nan
+
+    def moving(self) -> bool:
+        with self._lock:
+            return bool(self._odom) and (self._odom[-1][1] > REST_LINEAR or self._odom[-1][2] > REST_ANGULAR)
+
+    def at_rest_since(self, t: float) -> float | None:
+        """The stamp of the first odometry at rest stamped at or after `t` (simulated time)."""
+        with self._lock:
+            return next((s for s, v, w in self._odom if s >= t and v <= REST_LINEAR and w <= REST_ANGULAR), None)
+
+
+def measure_cancels(client, watch: BaseWatch, places: Sequence[str], n: int, rng: random.Random,
+                    min_delay: float, max_delay: float, wait, log=print) -> list[float]:
+    """Send 'go to' skills to the executor's action and cancel each at a random moment of the drive;
+    returns the latencies (simulated s) from each cancel request to the base at rest.
+    `wait(predicate, timeout_s, what)` waits (and checks the graph's health meanwhile)."""
+    from saycan_msgs.action import ExecuteSkill
+    from saycan_msgs.msg import Skill
+
+    def done(future, timeout_s: float, what: str):
+        wait(future.done, timeout_s, what)
+        return future.result()
+
+    latencies: list[float] = []
+    here = None
+    for i in range(n):
+        dest = rng.choice([p for p in places if p != here])
+        delay = rng.uniform(min_delay, max_delay)
+        goal = ExecuteSkill.Goal(skill=Skill(text=f"go to the {dest}", kind="go_to", location=dest))
+        handle = done(client.send_goal_async(goal), 30, "the goal to be accepted")
+        if not handle.accepted:
+            raise SayCanError(f"the executor refused 'go to the {dest}'")
+        result = handle.get_result_async()
+        wait(lambda: watch.moving() or result.done(), 60, f"the base to move toward the {dest}")
+        start = watch.sim_now()
+        wait(lambda: result.done() or watch.sim_now() - start >= delay, 120, "the cancel moment")
+        if result.done():  # arrived before the cancel moment: nothing to measure
+            here = dest
+            log(f"  {i + 1:2d}/{n} reached the {dest} before the cancel at {delay:.2f} s: skipped")
+            continue
+        t_cancel = watch.sim_now()
+        done(handle.cancel_goal_async(), 30, "the cancel to be answered")
+        wait(lambda: watch.at_rest_since(t_cancel) is not None, 60, "the base to come to rest")
+        latency = watch.at_rest_since(t_cancel) - t_cancel
+        latencies.append(latency)
+        code = done(result, 30, "the cancelled goal's result").result.error_code
+        here = None  # somewhere between places
+        log(f"  {i + 1:2d}/{n} go to the {dest}: cancelled after {delay:.2f} s, at rest after {latency * 1000:.0f} ms "
+            f"(result: {'canceled' if code == ExecuteSkill.Result.CANCELED else code})")
+    return latencies
+
+
 def run(args) -> tuple[list[float], float]:
     import rclpy
     from rclpy.action import ActionClient
     from rclpy.executors import SingleThreadedExecutor
-    from rclpy.parameter import Parameter
-    from rosgraph_msgs.msg import Clock
-    from nav_msgs.msg import Odometry
 
     from saycan_msgs.action import ExecuteSkill
-    from saycan_msgs.msg import Skill
     from saycan_ros.core.kitchen import load_kitchen
     from saycan_ros.launch_runner import LaunchedGraph, find_launch_file, parse_launch_file, use_private_ros_domain
     from saycan_ros.nodes.common import use_package_dds_profile
-    from saycan_ros.ros_io.images import stamp_to_sec
 
     kitchen = load_kitchen()
     places = [n for n in kitchen.locations if n != "user"]
     nodes = [n for n in parse_launch_file(find_launch_file("sim")) if n.name in ("sim_node", "skill_executor_node")]
     use_private_ros_domain()
     use_package_dds_profile()
-    rng = random.Random(args.seed)
     logs = Path(args.logs) if args.logs else Path(tempfile.mkdtemp(prefix="saycan-bench-cancel-"))
-    latencies: list[float] = []
     with LaunchedGraph(nodes, log_dir=logs) as graph:
         context = rclpy.Context()
         rclpy.init(context=context)
-        node = rclpy.create_node("saycan_bench_cancel", context=context,
-                                 parameter_overrides=[Parameter("use_sim_time", value=True)])
-        lock = threading.Lock()
-        state = {"clock": None, "odom": []}  # odom: (stamp, |v|, |w|)
-
-        def on_clock(msg) -> None:
-            with lock:
-                state["clock"] = stamp_to_sec(msg.clock)
-
-        def on_odom(msg) -> None:
-            t = msg.twist.twist
-            with lock:
-                state["odom"].append((stamp_to_sec(msg.header.stamp), abs(t.linear.x), abs(t.angular.z)))
-                del state["odom"][:-500]
-
-        node.create_subscription(Clock, "/clock", on_clock, 10)
-        node.create_subscription(Odometry, "odom", on_odom, 50)
+        node = rclpy.create_node("saycan_bench_cancel", context=context)
+        watch = BaseWatch(node)
         client = ActionClient(node, ExecuteSkill, "execute_skill")
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
-        spinner = threading.Thread(target=executor.spin, daemon=True)
-        spinner.start()
-
-        def sim_now() -> float | None:
-            with lock:
-                return state["clock"]
+        threading.Thread(target=executor.spin, daemon=True).start()
 
         def wait(predicate, timeout_s: float, what: str) -> None:
             deadline = time.monotonic() + timeout_s
@@ -119,51 +185,12 @@ def run(args) -> tuple[list[float], float]:
                     raise SayCanError(f"timed out after {timeout_s:.0f} s waiting for {what} (logs: {logs})")
                 time.sleep(0.01)
 
-        def done(future, timeout_s: float, what: str):
-            wait(future.done, timeout_s, what)
-            return future.result()
-
         try:
-            wait(lambda: client.server_is_ready() and sim_now() is not None and state["odom"], 120,
-                 "the simulator and the executor")
-            wall0, sim0 = time.monotonic(), sim_now()
-            here = None
-            for i in range(args.n):
-                dest = rng.choice([p for p in places if p != here])
-                delay = rng.uniform(args.min_delay, args.max_delay)
-                goal = ExecuteSkill.Goal(skill=Skill(text=f"go to the {dest}", kind="go_to", location=dest))
-                handle = done(client.send_goal_async(goal), 30, "the goal to be accepted")
-                if not handle.accepted:
-                    raise SayCanError(f"the executor refused 'go to the {dest}'")
-                result = handle.get_result_async()
-
-                def moving() -> bool:
-                    with lock:
-                        return bool(state["odom"]) and (state["odom"][-1][1] > REST_LINEAR
-                                                        or state["odom"][-1][2] > REST_ANGULAR)
-                wait(lambda: moving() or result.done(), 60, f"the base to move toward the {dest}")
-                start = sim_now()
-                wait(lambda: result.done() or sim_now() - start >= delay, 120, "the cancel moment")
-                if result.done():  # arrived before the cancel moment: no measurement, try again later
-                    here = dest
-                    print(f"  {i + 1:2d}/{args.n} reached the {dest} before the cancel at {delay:.2f} s: skipped")
-                    continue
-                t_cancel = sim_now()
-                done(handle.cancel_goal_async(), 30, "the cancel to be answered")
-
-                def at_rest_since() -> float | None:
-                    with lock:
-                        return next((t for t, v, w in state["odom"]
-                                     if t >= t_cancel and v <= REST_LINEAR and w <= REST_ANGULAR), None)
-                wait(lambda: at_rest_since() is not None, 60, "the base to come to rest")
-                latency = at_rest_since() - t_cancel
-                latencies.append(latency)
-                status = done(result, 30, "the cancelled goal's result").result
-                here = None  # somewhere between places
-                print(f"  {i + 1:2d}/{args.n} go to the {dest}: cancelled after {delay:.2f} s, at rest after "
-                      f"{latency * 1000:.0f} ms (result: {'canceled' if status.error_code == status.CANCELED else status.error_code})",
-                      flush=True)
-            rtf = (sim_now() - sim0) / max(1e-6, time.monotonic() - wall0)
+            wait(lambda: client.server_is_ready() and watch.ready(), 120, "the simulator and the executor")
+            wall0, sim0 = time.monotonic(), watch.sim_now()
+            latencies = measure_cancels(client, watch, places, args.n, random.Random(args.seed), args.min_delay,
+                                        args.max_delay, wait, log=lambda line: print(line, flush=True))
+            rtf = (watch.sim_now() - sim0) / max(1e-6, time.monotonic() - wall0)
         finally:
             executor.shutdown()
             node.destroy_node()

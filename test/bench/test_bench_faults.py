@@ -1,0 +1,33 @@
+"""`saycan bench faults` on the real simulated graph, two cases: the table and the summary line.
+(The full matrix is a command: `saycan bench faults`; its numbers go in notes, not tests.)"""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SUMMARY = re.compile(r"^faults cases=(\d+) passed=(\d+) cancel_p50_ms=(\w+) cancel_max_ms=(\w+) soak_rss_growth=([\w.]+)$")
+
+
+def test_two_cases_run_on_the_graph_and_the_summary_comes_last(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "saycan_ros.bench.faults", "--cases", "control_characters,e_stop",
+                          "--logs", str(tmp_path)], capture_output=True, text=True, timeout=900, cwd=ROOT)
+    lines = out.stdout.strip().splitlines()
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    match = SUMMARY.match(lines[-1])
+    assert match, lines[-3:]
+    assert match.group(1) == match.group(2) == "2" and match.group(3) == "na" and match.group(5) == "na"
+    rows = {line.split("|")[1].strip(): line for line in lines if line.startswith("| ")}
+    assert "empty_instruction" in rows["control_characters"]  # the code it ended with
+    assert "emergency_stop" in rows["e_stop"] and "| yes | yes | no |" in rows["e_stop"]
+
+
+def test_unknown_cases_are_refused_and_listed():
+    out = subprocess.run([sys.executable, "-m", "saycan_ros.bench.faults", "--cases", "meteor_strike"],
+                         capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 2 and "meteor_strike" in out.stderr
+    listed = subprocess.run([sys.executable, "-m", "saycan_ros.bench.faults", "--list"],
+                            capture_output=True, text=True, timeout=120, cwd=ROOT).stdout.split()
+    assert len(listed) >= 15 and "llm_node_killed" in listed and "e_stop" in listed
