@@ -12,7 +12,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.yaml")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml") + glob("config/*.rviz")),
         (f"share/{PACKAGE}/config/eval", glob("config/eval/*.yaml")),
         (f"share/{PACKAGE}/config/examples", glob("config/examples/*.yaml")),
         (f"share/{PACKAGE}/config/training", glob("config/training/*.yaml")),
@@ -33,6 +33,7 @@ setup(
             "skill_executor_node = saycan_ros.nodes.skill_executor_node:main",
             "planner_node = saycan_ros.nodes.planner_node:main",
             "sim_node = saycan_ros.nodes.sim_node:main",
+            "visualization_node = saycan_ros.nodes.visualization_node:main",
         ],
     },
 )

@@ -62,7 +62,8 @@ def graph_nodes(args, kitchen_path: Path, affordance: str):
     """The sim launch file's nodes with the evaluation's overrides."""
     from saycan_ros.launch_runner import find_launch_file, parse_launch_file
 
-    nodes = parse_launch_file(find_launch_file("sim"), {"model": args.model or ""})
+    nodes = [n for n in parse_launch_file(find_launch_file("sim"), {"model": args.model or ""})
+             if n.name != "visualization_node"]  # nobody watches an evaluation: one process less on 2 cores
     for node in nodes:
         if node.name == "sim_node":
             node.params.append(("kitchen_file", str(kitchen_path)))

@@ -1,6 +1,6 @@
 """System test: the launch file's processes complete an instruction in the simulator.
 
-Runs `saycan demo` exactly as a user would: six node processes, the real embedded language
+Runs `saycan demo` exactly as a user would: seven node processes, the real embedded language
 model, camera-based affordances, the skill executor driving the PyBullet robot, and the final
 world state judged against the goal of the packaged episode.
 """

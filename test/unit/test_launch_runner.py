@@ -14,16 +14,17 @@ from saycan_ros.launch_runner import LaunchedGraph, NodeSpec, parse_launch_file,
 LAUNCH = Path(__file__).resolve().parents[2] / "launch"
 
 
-def test_sim_launch_has_the_six_nodes_with_params_and_remaps():
+def test_sim_launch_has_the_seven_nodes_with_params_and_remaps():
     nodes = parse_launch_file(LAUNCH / "sim.launch.yaml", {"scene": "other", "model": "/models/x", "params_file": "/p.yaml"})
     assert [n.name for n in nodes] == ["sim_node", "camera_node", "llm_scoring_node", "affordance_node",
-                                       "skill_executor_node", "planner_node"]
+                                       "skill_executor_node", "planner_node", "visualization_node"]
     sim = nodes[0]
     assert ("file", "/p.yaml") in sim.params and ("scene", "other") in sim.params
     assert ("camera/color/image_raw", "sim/camera/color/image_raw") in sim.remaps
     args = nodes[2].ros_args()
     assert args[:3] == ["--ros-args", "-r", "__node:=llm_scoring_node"]
     assert "model:=/models/x" in args and "--params-file" in args
+    assert ("objects_from", "sim_world_state") in nodes[-1].params  # object markers from the simulator
 
 
 def test_empty_string_parameter_stays_a_string():
@@ -35,6 +36,8 @@ def test_robot_launch_remaps_to_the_robots_topics():
     executor = next(n for n in nodes if n.name == "skill_executor_node")
     assert ("cmd_vel", "/base/cmd_vel") in executor.remaps
     assert "sim_node" not in [n.name for n in nodes]
+    viz = next(n for n in nodes if n.name == "visualization_node")
+    assert ("objects_from", "none") in viz.params and ("odom", "/odom") in viz.remaps
 
 
 def test_bad_launch_input_is_a_clear_error(tmp_path):
