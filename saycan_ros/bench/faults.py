@@ -126,6 +126,21 @@ class FaultBench:
     def executing(self, phases: list[str], timeout_s: float = 120.0) -> bool:
         return self.wait(lambda: "executing" in phases, timeout_s, "a skill to start")
 
+    def faulted_and_moving(self):
+        """Start the faulted instruction in a fresh scene and return (goal handle, simulated time)
+        once a skill runs and the base moves."""
+        self.fresh_scene()
+        handle, phases = self.send(FAULTED)
+        self.executing(phases)
+        self.wait(self.watch.moving, 30, "the base moving")
+        return handle, self.watch.sim_now()
+
+    def rest_latency_ms(self, since: float) -> float | None:
+        """Simulated ms from `since` to the base at rest (None: not at rest within 30 s)."""
+        self.wait(lambda: self.watch.at_rest_since(since) is not None, 30, "the base at rest")
+        rest = self.watch.at_rest_since(since)
+        return None if rest is None else 1000 * (rest - since)
+
     def fresh_scene(self) -> None:
         self.client.set_scene("default", self.kitchen.locations["user"].pose)
 
@@ -171,16 +186,10 @@ def case_cancel_instruction(b: FaultBench) -> CaseResult:
     from action_msgs.msg import GoalStatus
     from saycan_ros.graph_client import wait_done
 
-    b.fresh_scene()
-    handle, phases = b.send(FAULTED)
-    b.executing(phases)
-    b.wait(b.watch.moving, 30, "the base moving")
-    t_cancel = b.watch.sim_now()
+    handle, t_cancel = b.faulted_and_moving()
     wait_done(handle.cancel_goal_async(), 30.0, "no answer to the cancel", b.graph)
     status, result = b.result(handle, 60)
-    b.wait(lambda: b.watch.at_rest_since(t_cancel) is not None, 30, "the base at rest")
-    rest = b.watch.at_rest_since(t_cancel)
-    latency = None if rest is None else 1000 * (rest - t_cancel)
+    latency = b.rest_latency_ms(t_cancel)
     ok = status == GoalStatus.STATUS_CANCELED and result.error_code == result.CANCELED and latency is not None \
         and latency <= TARGET_S * 1000
     return CaseResult("cancel_instruction", "CANCELED; base at rest within 500 ms",
@@ -219,20 +228,14 @@ def case_preempt_command(b: FaultBench) -> CaseResult:
 
 
 def case_e_stop(b: FaultBench) -> CaseResult:
-    b.fresh_scene()
-    handle, phases = b.send(FAULTED)
-    b.executing(phases)
-    b.wait(b.watch.moving, 30, "the base moving")
-    t_stop = b.watch.sim_now()
+    handle, t_stop = b.faulted_and_moving()
     b.e_stop_pub.publish(b._Bool(data=True))
     _, result = b.result(handle, 60)
-    b.wait(lambda: b.watch.at_rest_since(t_stop) is not None, 30, "the base at rest")
-    rest = b.watch.at_rest_since(t_stop)
+    latency = b.rest_latency_ms(t_stop)
     again, _ = b.send(RECOVERY)
     _, refused = b.result(again, 60) if again else (None, None)
     b.e_stop_pub.publish(b._Bool(data=False))
     time.sleep(0.5)
-    latency = None if rest is None else 1000 * (rest - t_stop)
     ok = (result is not None and result.error_code == result.EMERGENCY_STOP and latency is not None
           and latency <= TARGET_S * 1000 and refused is not None and refused.error_code == refused.EMERGENCY_STOP)
     return CaseResult("e_stop", "EMERGENCY_STOP, base at rest within 500 ms, new goals refused until released",
@@ -244,19 +247,12 @@ def case_e_stop(b: FaultBench) -> CaseResult:
 
 def _kill_mid_plan(b: FaultBench, name: str, case: str, expected_codes: tuple[str, ...], expected: str,
                    check_rest: bool = False) -> CaseResult:
-    b.fresh_scene()
-    handle, phases = b.send(FAULTED)
-    b.executing(phases)
-    b.wait(b.watch.moving, 30, "the base moving")
-    killed, t_kill = time.monotonic(), b.watch.sim_now()
+    handle, t_kill = b.faulted_and_moving()
+    killed = time.monotonic()
     b.graph.kill(name)
     status, result = b.result(handle, 120)
     ended = time.monotonic() - killed
-    rest_ms = None
-    if check_rest:
-        b.wait(lambda: b.watch.at_rest_since(t_kill) is not None, 30, "the base at rest")
-        rest = b.watch.at_rest_since(t_kill)
-        rest_ms = None if rest is None else 1000 * (rest - t_kill)
+    rest_ms = b.rest_latency_ms(t_kill) if check_rest else None
     b.graph.restart(name)
     recovered = b.wait_ready() and b.recover()
     code = b.code_name(result.error_code if result else None)
