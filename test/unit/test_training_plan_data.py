@@ -27,8 +27,7 @@ def test_examples_are_reproducible_varied_and_plans_of_library_skills(kitchen):
     assert all(set(e.steps) <= texts and e.steps[-1] == "done" and "done" not in e.steps[:-1] for e in a)
     assert len({instruction_key(e.instruction) for e in a}) == 300
     tasks = Counter(e.task for e in a)
-    assert set(tasks) >= {"deliver", "place", "throw", "go", "held", "two", "sequence", "group", "from", "clear",
-                          "count", "structured"}
+    assert set(tasks) >= {"deliver", "place", "throw", "go", "held", "two", "sequence", "group"}
     assert max(len(e.steps) for e in a) >= 9  # long horizons are in the data
 
 
@@ -55,30 +54,3 @@ def test_training_text_is_what_the_scorer_sees_at_the_first_step():
     prompt, plan = training_texts(ex)
     assert prompt == "Human: bring me an apple\nRobot: 1."
     assert plan == " find an apple, 2. pick up the apple, 3. done."
-
-
-def test_held_count_and_from_tasks_have_the_plans_their_words_ask_for(kitchen):
-    examples = PlanDataGenerator(kitchen, load_language(), seed=7).generate(1500)
-    by_task = {}
-    for e in examples:
-        by_task.setdefault(e.task, []).append(e)
-    # the instruction does not say where the robot stands: a held object is always carried there
-    assert all(e.steps[0].startswith(("go to", "bring it")) for e in by_task["held"])
-    for e in by_task["count"]:
-        puts = [s for s in e.steps if s.startswith("put down")]
-        assert len(puts) >= 2 and len(set(puts)) == 1, e  # several of one kind, one after another
-        assert any(w in e.instruction for w in ("two", "three", "both", "all")), e
-    for e in by_task["from"]:
-        assert " from the " in e.instruction or " off the " in e.instruction, e
-        assert e.steps[0].startswith("find") and len(e.steps) == 5, e
-    for e in by_task["clear"]:
-        assert sum(s.startswith("put down") for s in e.steps) >= 2, e
-
-
-def test_typing_slips_change_one_word_of_a_few_instructions(kitchen):
-    gen = PlanDataGenerator(kitchen, {**load_language(), "typo_rate": 1.0}, seed=0)
-    text = "please throw away the orange"
-    slipped = [gen._typo(text) for _ in range(50)]
-    assert all(sum(a != b for a, b in zip(t.split(), text.split())) == 1 for t in slipped if t != text)
-    assert sum(t != text for t in slipped) >= 40
-    assert PlanDataGenerator(kitchen, {**load_language(), "typo_rate": 0.0}, seed=0)._typo(text) == text
