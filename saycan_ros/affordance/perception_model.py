@@ -160,12 +160,22 @@ class SearchMemory:
         """Record at most every `min_interval_s` of image time (detection costs a pass over the image)."""
         return self._last_stamp is None or not 0.0 <= stamp - self._last_stamp < self.min_interval_s
 
-    def record(self, stamp: float, robot_at: str | None, yaw: float | None, names: Iterable[str]) -> None:
+    def looks_at(self, robot_at: str | None, pose: tuple[float, float, float] | None,
+                 previous_pose: tuple[float, float, float] | None) -> bool:
+        """Standing still (the previous frame's pose) at a search location, facing it. A frame taken
+        while driving past does not count: the surface may have been only half in view."""
+        if robot_at not in self.locations or pose is None or previous_pose is None:
+            return False
+        still = math.hypot(pose[0] - previous_pose[0], pose[1] - previous_pose[1]) <= 0.02 and \
+            abs(math.remainder(pose[2] - previous_pose[2], math.tau)) <= 0.05
+        return still and abs(math.remainder(pose[2] - self.yaws[robot_at], math.tau)) <= self.facing_tolerance
+
+    def record(self, stamp: float, names: Iterable[str], looked_at: str | None = None) -> None:
+        """One observation: the kinds detected in it, and the search location it looked at, if any."""
         self._last_stamp = stamp
         self.seen |= {base_object_name(n) for n in names}
-        if robot_at in self.locations and yaw is not None and \
-                abs(math.remainder(yaw - self.yaws[robot_at], math.tau)) <= self.facing_tolerance:
-            self.looked_at.add(robot_at)
+        if looked_at is not None:
+            self.looked_at.add(looked_at)
 
     def known_absent(self) -> frozenset[str]:
         if not self.locations or not self.locations <= self.looked_at:
@@ -189,6 +199,7 @@ class PerceptionAffordance(FeatureAffordance):
         self.source = PerceptionFeatureSource(kitchen, geometry or load_perception_geometry(robot_file),
                                               **source_options)
         self.search_memory = search_memory
+        self._previous_pose: tuple[float, float, float] | None = None
         self._observation: PerceptionObservation | None = None
         self._held_memory: str | None = None
         self.last_result: PerceptionResult | None = None
@@ -200,15 +211,18 @@ class PerceptionAffordance(FeatureAffordance):
             self._held_memory = None
         elif held != UNKNOWN_HELD:
             self._held_memory = held
-        memory = self.search_memory
-        if memory is not None and memory.due(observation.stamp):
-            names = [d.name for d in detect_objects(observation.segmentation, observation.depth, observation.camera,
-                                                    self.source.geometry.mount, self.source.kitchen,
-                                                    self.source.min_pixels)]
-            if held not in (None, UNKNOWN_HELD):
-                names.append(held)
-            pose = observation.odom_pose
-            memory.record(observation.stamp, self.source.robot_at(pose), pose[2] if pose else None, names)
+        memory, pose = self.search_memory, observation.odom_pose
+        previous, self._previous_pose = self._previous_pose, pose
+        if memory is not None:
+            place = self.source.robot_at(pose)
+            looking = memory.looks_at(place, pose, previous)
+            if looking or memory.due(observation.stamp):  # a look at a place is never skipped
+                names = [d.name for d in detect_objects(observation.segmentation, observation.depth,
+                                                        observation.camera, self.source.geometry.mount,
+                                                        self.source.kitchen, self.source.min_pixels)]
+                if held not in (None, UNKNOWN_HELD):
+                    names.append(held)
+                memory.record(observation.stamp, names, place if looking else None)
         self._observation = observation
 
     def forget_held(self) -> None:
@@ -218,6 +232,7 @@ class PerceptionAffordance(FeatureAffordance):
     def forget(self) -> None:
         """Drop every memory: the held object and what the searches showed."""
         self.forget_held()
+        self._previous_pose = None
         if self.search_memory is not None:
             self.search_memory.clear()
 

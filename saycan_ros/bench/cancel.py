@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    ms = sorted(1000 * t for t in latencies)
+    ms = sorted(1000 * t for t in latencies)  # inf: a cancel that did not cancel
     within = sum(t <= TARGET_S * 1000 for t in ms)
     print(f"\n{len(ms)} cancels: p50 {statistics.median(ms):.0f} ms, max {ms[-1]:.0f} ms of simulated time; "
           f"{within}/{len(ms)} at rest within {TARGET_S * 1000:.0f} ms (real-time factor {rtf:.2f})")
@@ -104,10 +104,19 @@ class BaseWatch:
         with self._lock:
             return bool(self._odom) and (self._odom[-1][1] > REST_LINEAR or self._odom[-1][2] > REST_ANGULAR)
 
-    def at_rest_since(self, t: float) -> float | None:
-        """The stamp of the first odometry at rest stamped at or after `t` (simulated time)."""
+    def at_rest_since(self, t: float, hold_s: float = 0.5) -> float | None:
+        """The stamp (simulated time, at or after `t`) from which the base stayed at rest for at
+        least `hold_s` in the odometry received so far; None if it has not yet."""
         with self._lock:
-            return next((s for s, v, w in self._odom if s >= t and v <= REST_LINEAR and w <= REST_ANGULAR), None)
+            odom = [o for o in self._odom if o[0] >= t]
+        for i, (start, v, w) in enumerate(odom):
+            if v > REST_LINEAR or w > REST_ANGULAR:
+                continue
+            after = odom[i:]
+            still = all(vv <= REST_LINEAR and ww <= REST_ANGULAR for s, vv, ww in after if s <= start + hold_s)
+            if still and after[-1][0] >= start + hold_s:
+                return start
+        return None
 
 
 def measure_cancels(client, watch: BaseWatch, places: Sequence[str], n: int, rng: random.Random,
@@ -143,11 +152,15 @@ def measure_cancels(client, watch: BaseWatch, places: Sequence[str], n: int, rng
         done(handle.cancel_goal_async(), 30, "the cancel to be answered")
         wait(lambda: watch.at_rest_since(t_cancel) is not None, 60, "the base to come to rest")
         latency = watch.at_rest_since(t_cancel) - t_cancel
-        latencies.append(latency)
         code = done(result, 30, "the cancelled goal's result").result.error_code
         here = None  # somewhere between places
+        if code != ExecuteSkill.Result.CANCELED:  # the skill went on to its own end: the cancel failed
+            latencies.append(math.inf)
+            log(f"  {i + 1:2d}/{n} go to the {dest}: NOT cancelled (result code {code})")
+            continue
+        latencies.append(latency)
         log(f"  {i + 1:2d}/{n} go to the {dest}: cancelled after {delay:.2f} s, at rest after {latency * 1000:.0f} ms "
-            f"(result: {'canceled' if code == ExecuteSkill.Result.CANCELED else code})")
+            "(result: canceled)")
     return latencies
 
 

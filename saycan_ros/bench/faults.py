@@ -131,8 +131,10 @@ class FaultBench:
         once a skill runs and the base moves."""
         self.fresh_scene()
         handle, phases = self.send(FAULTED)
-        self.executing(phases)
-        self.wait(self.watch.moving, 30, "the base moving")
+        if handle is None:
+            raise SayCanError(f"the planner refused '{FAULTED}'")
+        self.require(lambda: "executing" in phases, 120, "a skill to start")
+        self.require(self.watch.moving, 30, "the base moving")  # else "at rest after" proves nothing
         return handle, self.watch.sim_now()
 
     def rest_latency_ms(self, since: float) -> float | None:
@@ -176,10 +178,13 @@ def case_cancel_skill(b: FaultBench, cancels: int) -> CaseResult:
     latencies = measure_cancels(b.skill_action, b.watch, places, cancels, b.rng, 0.5, 3.0, b.require, log=b.log)
     b.cancel_latencies = latencies
     ms = sorted(1000 * t for t in latencies)
+    if not ms:
+        return CaseResult("cancel_skill", "cancels measured", "every skill ended before its cancel moment", False,
+                          b.recover())
     within = sum(t <= TARGET_S * 1000 for t in ms)
     return CaseResult("cancel_skill", f"base at rest within {TARGET_S * 1000:.0f} ms of sim time after each cancel",
                       f"{within}/{len(ms)} within; p50 {statistics.median(ms):.0f} ms, max {ms[-1]:.0f} ms",
-                      bool(ms) and within == len(ms), b.recover())
+                      within == len(ms), b.recover())
 
 
 def case_cancel_instruction(b: FaultBench) -> CaseResult:
@@ -324,7 +329,7 @@ def bad_input_cases(b: FaultBench) -> list[tuple[str, Callable[[], CaseResult]]]
                                                             "empty")),
         ("instruction_100kB", lambda: _bad_instruction(b, "instruction_100kB", "bring me an apple " * 5600,
                                                        "invalid_instruction", "limit")),
-        ("control_characters", lambda: _bad_instruction(b, "control_characters", "\x00\x1b\x07\x7f",
+        ("control_characters", lambda: _bad_instruction(b, "control_characters", "\x1b\x07\x7f\u200b",
                                                         "empty_instruction", "empty")),
         ("other_language", lambda: _bad_instruction(b, "other_language", "wirf den Apfel weg", None)),
         ("prompt_injection", lambda: _bad_instruction(b, "prompt_injection", INJECTION, None)),
@@ -410,9 +415,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     chosen = [c.strip() for c in args.cases.split(",") if c.strip()] or list(CASE_NAMES)
     unknown = [c for c in chosen if c not in CASE_NAMES]
-    if unknown or args.cancels < 1 or args.soak < 0:
+    if unknown or args.cancels < 1 or args.soak < 0 or args.soak == 1:
         print(f"saycan bench faults: error: unknown case(s) {', '.join(unknown)} (see --list)" if unknown else
-              "saycan bench faults: error: need --cancels >= 1 and --soak >= 0", file=sys.stderr)
+              "saycan bench faults: error: need --cancels >= 1 and --soak 0 (none) or >= 2", file=sys.stderr)
         return 2
     try:
         results, growth, latencies = run(args, chosen)
@@ -422,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     print_table(results)
-    ms = sorted(1000 * t for t in latencies)
+    ms = sorted(1000 * t for t in latencies)  # inf: a cancel that did not cancel
     p50 = f"{statistics.median(ms):.0f}" if ms else "na"
     worst = f"{ms[-1]:.0f}" if ms else "na"
     print(f"faults cases={len(results)} passed={sum(r.passed for r in results)} cancel_p50_ms={p50} "
@@ -480,6 +485,7 @@ def run(args, chosen: list[str]) -> tuple[list[CaseResult], float | None, list[f
                     result = cases[name]()
                 except SayCanError as exc:
                     result = CaseResult(name, "(see the case)", f"the case could not run: {exc}"[:160], False, None, "?")
+                result.passed = result.passed and result.recovered is not False  # a fault must not leave a broken graph
                 results.append(result)
                 log(f"    -> {'PASS' if result.passed else 'FAIL'}: {result.observed} ({time.monotonic() - started:.0f} s)")
             if args.soak:

@@ -34,6 +34,7 @@ from saycan_ros.core.errors import EmptyInstructionError, InvalidInstructionErro
 from saycan_ros.core.instruction_slot import InstructionSlot, Run
 from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.planner import SayCanPlanner
+from saycan_ros.core.prompt import normalize_instruction
 from saycan_ros.core.skills import Skill, SkillLibrary
 from saycan_ros.nodes.common import Param, declare_params, one_of, positive, run_node
 from saycan_ros.nodes.ros_calls import ServiceUnavailable, call_service, run_action
@@ -120,7 +121,10 @@ class PlannerNode(Node):
     def _on_goal(self, goal_request) -> GoalResponse:
         # Claimed here and released when _execute ends: with on_new_goal=reject two goals (or a
         # goal and a command) arriving together cannot both be accepted; with preempt the running
-        # one is asked to stop as soon as the new goal is accepted.
+        # one is asked to stop as soon as the new goal is accepted. An unusable instruction claims
+        # nothing (it must not preempt a good one): _execute gives it its error code.
+        if not self._usable(goal_request.instruction):
+            return GoalResponse.ACCEPT
         run = self._slot.claim(goal_request.instruction)
         if run is None:
             self.get_logger().warning(f"rejecting '{goal_request.instruction}': an instruction is already running")
@@ -128,9 +132,17 @@ class PlannerNode(Node):
         self._claims[id(goal_request)] = run
         return GoalResponse.ACCEPT
 
+    @staticmethod
+    def _usable(instruction: str) -> bool:
+        try:
+            normalize_instruction(instruction)
+        except InvalidInstructionError:
+            return False
+        return True
+
     def _execute(self, goal_handle) -> ExecuteInstruction.Result:
         goal = goal_handle.request
-        run = self._claims.pop(id(goal), None) or self._slot.claim(goal.instruction)
+        run = self._claims.pop(id(goal), None)
 
         def feedback(step: StepRecord | None, phase: str) -> None:
             msg = ExecuteInstruction.Feedback(phase=phase)
@@ -140,10 +152,15 @@ class PlannerNode(Node):
             goal_handle.publish_feedback(msg)
 
         try:
-            episode, code, message = self._run_claimed(run, goal.max_steps, feedback,
-                                                       lambda: goal_handle.is_cancel_requested)
+            if run is None:  # unusable: no slot, just its error code
+                episode, code, message = self.run_episode(goal.instruction, goal.max_steps, feedback,
+                                                          lambda: goal_handle.is_cancel_requested)
+            else:
+                episode, code, message = self._run_claimed(run, goal.max_steps, feedback,
+                                                           lambda: goal_handle.is_cancel_requested)
         finally:
-            self._slot.release(run)  # claimed in _on_goal
+            if run is not None:
+                self._slot.release(run)  # claimed in _on_goal
         result = Result(success=code == Result.NONE, executed_steps=episode.executed if episode else [],
                         error_code=code, error_msg=message)
         # Every path sets a terminal state itself: a goal left without one is reported by rclpy as
@@ -158,6 +175,9 @@ class PlannerNode(Node):
 
     def _on_command(self, msg: String) -> None:
         """Text/voice commands: run like an action goal, in a worker thread (no caller to answer)."""
+        if not self._usable(msg.data):  # its error goes out on saycan/plan; a running one goes on
+            self.run_episode(msg.data, 0, lambda step, phase: None, lambda: False)
+            return
         run = self._slot.claim(msg.data)
         if run is None:
             reason = "an instruction is already running"
@@ -213,7 +233,7 @@ class PlannerNode(Node):
             self.get_logger().info(f"'{episode.instruction}': done after {len(episode.steps)} step(s)")
         else:
             # One call site per severity: rclpy refuses a logging call site whose severity changes.
-            self.get_logger().warning(f"'{instruction}': {status_name(code)}"
+            self.get_logger().warning(f"'{_shortened(instruction, 80)}': {status_name(code)}"
                                       + (f" after {len(episode.steps)} step(s)" if episode else "")
                                       + (f": {message}" if message else ""))
             state = PLAN_CANCELED if code in (Result.CANCELED, Result.PREEMPTED) else PLAN_FAILED
@@ -290,7 +310,7 @@ class PlannerNode(Node):
                      executed: Sequence[str] = ()) -> None:
         """The last PlanStatus of an instruction that did not end in 'done' (failed, canceled) or
         never started (rejected): no skill is chosen in it, `detail` says why."""
-        msg = PlanStatus(instruction=instruction, step_index=steps, chosen="", state=state, detail=detail,
+        msg = PlanStatus(instruction=_shortened(instruction), step_index=steps, chosen="", state=state, detail=detail,
                          executed_steps=list(executed))
         msg.header.stamp = self.get_clock().now().to_msg()
         self.plan_pub.publish(msg)
@@ -299,6 +319,11 @@ class PlannerNode(Node):
         best = step.candidates[0]
         self.get_logger().info(f"step {step.index}: '{best.skill}' (LLM {best.llm:.2f}, affordance {best.affordance:.2f}, "
                                f"combined {best.combined:.2f})")
+
+
+def _shortened(text: str, limit: int = 400) -> str:
+    """What a refused instruction is echoed as: not 100 kB on every subscriber's screen."""
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 
 def main(args: list[str] | None = None) -> None:

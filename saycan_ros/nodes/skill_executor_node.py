@@ -15,6 +15,8 @@ Safety that callers cannot bypass: every cmd_vel passes a MotionGuard (speed and
 limits of this node's parameters; stopping is never delayed), and `e_stop` (std_msgs/Bool) true
 latches all motion off: the base stops at once, the arm holds, a running skill ends with
 EMERGENCY_STOP and new ones are refused with it, until `e_stop` false releases the latch.
+The latch lives in this process: a restarted executor starts released, so whoever holds the
+e-stop should keep publishing true while it is engaged (safety controllers do, as a heartbeat).
 """
 from __future__ import annotations
 
@@ -128,6 +130,9 @@ class SkillExecutorNode(Node):
         self.skills = Skills(self.kitchen, self.robot, self.config)
         self.mount = self.robot.camera.mount()
         self.guard = MotionGuard(self.config.limits, max_dt=2.0 / self.config.control_rate_hz)
+        # held across "check the latch, then publish" and across "latch, then publish the stop", so
+        # the control loop cannot send motion after the e-stop's zero twist
+        self._motion_lock = threading.Lock()
 
         self._lock = threading.Lock()
         self._busy = False
@@ -197,14 +202,15 @@ class SkillExecutorNode(Node):
             self._info = msg
 
     def _on_e_stop(self, msg: Bool) -> None:
-        if msg.data:
-            if not self.guard.e_stopped:
-                self.get_logger().error("EMERGENCY STOP engaged on e_stop: all motion off until e_stop is false")
-            self.guard.engage()
-            self._stop(hold_arm=True)  # at once, not at the next control tick
-        elif self.guard.e_stopped:
-            self.guard.release()
-            self.get_logger().warning("emergency stop released on e_stop")
+        with self._motion_lock:
+            if msg.data:
+                if not self.guard.e_stopped:
+                    self.get_logger().error("EMERGENCY STOP engaged on e_stop: all motion off until e_stop is false")
+                self.guard.engage()
+                self._stop(hold_arm=True)  # at once, not at the next control tick
+            elif self.guard.e_stopped:
+                self.guard.release()
+                self.get_logger().warning("emergency stop released on e_stop")
 
     # ------------------------------------------------------------------ observation / command
     def _frame_pair(self, after: float) -> tuple[_Frame, _Frame, CameraInfo] | None:
@@ -257,15 +263,16 @@ class SkillExecutorNode(Node):
 
     def _apply(self, cmd: Command) -> None:
         twist = Twist()
-        twist.linear.x, twist.angular.z = self.guard.filter(float(cmd.twist[0]), float(cmd.twist[1]), self._now())
-        self.cmd_pub.publish(twist)
-        if self.guard.e_stopped:
-            return  # the arm and gripper hold too
-        if cmd.arm is not None:
-            self.arm_pub.publish(self._trajectory((LIFT, ARM), (cmd.arm.lift, cmd.arm.arm), cmd.arm.duration))
-        if cmd.gripper is not None:
-            opening, duration = cmd.gripper
-            self.gripper_pub.publish(self._trajectory((LEFT, RIGHT), (opening, opening), duration))
+        with self._motion_lock:
+            twist.linear.x, twist.angular.z = self.guard.filter(float(cmd.twist[0]), float(cmd.twist[1]), self._now())
+            self.cmd_pub.publish(twist)
+            if self.guard.e_stopped:
+                return  # the arm and gripper hold too
+            if cmd.arm is not None:
+                self.arm_pub.publish(self._trajectory((LIFT, ARM), (cmd.arm.lift, cmd.arm.arm), cmd.arm.duration))
+            if cmd.gripper is not None:
+                opening, duration = cmd.gripper
+                self.gripper_pub.publish(self._trajectory((LEFT, RIGHT), (opening, opening), duration))
         if cmd.look:
             self._look_after = self._now()
 

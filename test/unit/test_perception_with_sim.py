@@ -88,19 +88,22 @@ def test_a_search_of_every_location_makes_the_kinds_never_seen_known_absent(worl
         world.reset(scene, start_pose=KITCHEN.locations[place].pose)
         world.step(0.2)
         rgb, depth, seg = world.render()
-        model.update(PerceptionObservation(seg, depth, world.camera, world.joint_positions(), world.base_pose(),
-                                           None, stamp=float(i)))
+        for t in (float(i), i + 0.5):  # two frames standing still
+            model.update(PerceptionObservation(seg, depth, world.camera, world.joint_positions(), world.base_pose(),
+                                               None, stamp=t))
         assert model.current_features().known_absent == frozenset()  # the table not looked at yet
     x, y, yaw = KITCHEN.locations["table"].pose
     world.reset(scene, start_pose=(x, y, yaw + 1.2))  # at the table, but facing away: not looked at
     world.step(0.2)
     rgb, depth, seg = world.render()
-    model.update(PerceptionObservation(seg, depth, world.camera, world.joint_positions(), world.base_pose(), None, 2.0))
+    for t in (2.0, 2.5):
+        model.update(PerceptionObservation(seg, depth, world.camera, world.joint_positions(), world.base_pose(), None, t))
     assert model.current_features().known_absent == frozenset()
     world.reset(scene, start_pose=(x, y, yaw))
     world.step(0.2)
     rgb, depth, seg = world.render()
-    model.update(PerceptionObservation(seg, depth, world.camera, world.joint_positions(), world.base_pose(), None, 3.0))
+    for t in (3.0, 3.5):
+        model.update(PerceptionObservation(seg, depth, world.camera, world.joint_positions(), world.base_pose(), None, t))
     absent = model.current_features().known_absent
     assert absent == frozenset(KITCHEN.objects) - set(scene)
     chips, apple = model.estimate([find_chips, find_apple])  # the apple: seen at the close counter
