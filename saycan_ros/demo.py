@@ -62,7 +62,8 @@ def main(argv: Sequence[str]) -> int:
     print(f"  starting {len(nodes)} nodes as processes: {', '.join(n.name for n in nodes)}")
     print(f"  node logs: {out / 'logs'}")
     domain = use_private_ros_domain(args.domain_id)
-    print(f"  ROS_DOMAIN_ID={domain} (localhost only): export it to watch, e.g. ros2 topic echo /saycan/plan")
+    print(f"  ROS_DOMAIN_ID={domain} (localhost only): export it to watch, e.g. ros2 topic echo /saycan/plan, "
+          "or rviz2 -d config/saycan.rviz")
     started = time.monotonic()
     with LaunchedGraph(nodes, log_dir=out / "logs") as graph:
         client = GraphClient(graph, "saycan_demo")
