@@ -176,7 +176,13 @@ def test_searches_are_remembered_until_the_instruction_ends_on_saycan_plan(ros_c
             wait_for(lambda: robot.client.service_is_ready(), 20, "the get_affordances service")
             assert list(publish_until_served(robot, texts).probabilities) == pytest.approx([P.find, P.find_in_reach])
             memory = node.model.search_memory
-            assert "close counter" in memory.looked_at and "apple" in memory.seen  # from the frames
+
+            def looked() -> bool:  # two frames at the same odometry pose: standing still, facing it
+                robot.publish_frame()
+                time.sleep(0.1)
+                return "close counter" in memory.looked_at
+            wait_for(looked, 20, "the close counter counted as looked at")
+            assert "apple" in memory.seen
             memory.looked_at |= {"far counter", "table"}  # as if the robot had searched them too
             assert list(robot.ask(texts).probabilities) == pytest.approx([P.find_known_absent, P.find_in_reach])
             plan_pub.publish(PlanStatus(instruction="x", state="rejected"))  # another command refused
