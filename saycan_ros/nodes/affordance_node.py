@@ -41,6 +41,7 @@ from saycan_ros.nodes.common import Param, clock_seconds, declare_params, non_ne
 from saycan_ros.perception.camera_model import PinholeCamera
 from saycan_ros.perception.robot_adapter import load_perception_geometry
 from saycan_ros.ros_io.codes import PLAN_END_STATES, PLAN_REJECTED, PLAN_SUCCEEDED
+from saycan_ros.ros_io.poses import quaternion_to_yaw
 from saycan_ros.ros_io.images import image_to_numpy, stamp_to_sec
 
 GRIPPER_JOINTS = ("joint_gripper_left", "joint_gripper_right")
@@ -160,7 +161,7 @@ class AffordanceNode(Node):
 
     def _on_odom(self, msg: Odometry) -> None:
         p, q = msg.pose.pose.position, msg.pose.pose.orientation
-        yaw = math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+        yaw = quaternion_to_yaw(q.x, q.y, q.z, q.w)
         with self._lock:
             self._odom = (p.x, p.y, yaw)
 

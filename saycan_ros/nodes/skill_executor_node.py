@@ -46,6 +46,7 @@ from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.skills import SkillLibrary
 from saycan_ros.nodes.common import Param, clock_seconds, declare_params, non_negative, one_of, positive, run_node
 from saycan_ros.perception.camera_model import PinholeCamera
+from saycan_ros.ros_io.poses import quaternion_to_yaw
 from saycan_ros.ros_io.images import image_to_numpy, stamp_to_sec
 from saycan_ros.sim.robot_geometry import ARM, LEFT, LIFT, RIGHT, load_robot_geometry
 from saycan_ros.skills.behaviours import SkillRunner, Skills, run_skill
@@ -174,7 +175,7 @@ class SkillExecutorNode(Node):
 
     def _on_odom(self, msg: Odometry) -> None:
         q = msg.pose.pose.orientation
-        yaw = math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+        yaw = quaternion_to_yaw(q.x, q.y, q.z, q.w)
         pose = Pose2D(msg.pose.pose.position.x, msg.pose.pose.position.y, yaw)
         with self._lock:
             self._pose = (pose, self._now())

@@ -209,12 +209,3 @@ def build_scene(kitchen: Kitchen, library: SkillLibrary, robot_pose: tuple[float
     markers = [*location_markers(kitchen), *shown_objects, *robot_markers(robot_pose),
                highlight_marker(kitchen, library, plan, kept), plan_marker(kitchen, plan)]
     return Scene(markers, kept)
-
-
-def yaw_to_quaternion(yaw: float) -> tuple[float, float, float, float]:
-    """(x, y, z, w) of a rotation by `yaw` about z."""
-    return 0.0, 0.0, math.sin(yaw / 2.0), math.cos(yaw / 2.0)
-
-
-def quaternion_to_yaw(x: float, y: float, z: float, w: float) -> float:
-    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))

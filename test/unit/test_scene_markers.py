@@ -10,8 +10,9 @@ from saycan_ros.core.scoring import combine
 from saycan_ros.core.skills import SkillLibrary
 from saycan_ros.viz.scene_markers import (
     ADD, DELETE, NS_HIGHLIGHT, NS_LOCATION_LABELS, NS_OBJECTS, NS_PLAN, NS_ROBOT, PlanView, SeenObject,
-    build_scene, object_marker_id, plan_text, quaternion_to_yaw, yaw_to_quaternion,
+    build_scene, object_marker_id, plan_text,
 )
+from saycan_ros.ros_io.poses import quaternion_to_yaw, yaw_to_quaternion
 from saycan_ros.viz.score_chart import BARS, chart_size, render_score_chart
 
 KITCHEN = load_kitchen()
