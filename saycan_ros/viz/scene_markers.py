@@ -8,7 +8,6 @@ instead of leaving a copy behind.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Mapping
 
