@@ -66,6 +66,9 @@ class BaseWatch:
         from nav_msgs.msg import Odometry
         from rosgraph_msgs.msg import Clock
 
+        from saycan_ros.ros_io.images import stamp_to_sec
+
+        self._seconds = stamp_to_sec  # imported once, not in every 50 Hz callback
         self._lock = threading.Lock()
         self._clock: float | None = None
         self._odom: list[tuple[float, float, float]] = []  # (stamp, |v|, |w|)
@@ -74,17 +77,13 @@ class BaseWatch:
         node.create_subscription(Odometry, "odom", self._on_odom, 50)
 
     def _on_clock(self, msg) -> None:
-        from saycan_ros.ros_io.images import stamp_to_sec
-
         with self._lock:
-            self._clock = stamp_to_sec(msg.clock)
+            self._clock = self._seconds(msg.clock)
 
     def _on_odom(self, msg) -> None:
-        from saycan_ros.ros_io.images import stamp_to_sec
-
         t = msg.twist.twist
         with self._lock:
-            self._odom.append((stamp_to_sec(msg.header.stamp), abs(t.linear.x), abs(t.angular.z)))
+            self._odom.append((self._seconds(msg.header.stamp), abs(t.linear.x), abs(t.angular.z)))
             del self._odom[:-500]
             self.peak_linear = max(self.peak_linear, abs(t.linear.x))
 
