@@ -41,6 +41,7 @@ from trajectory_msgs.msg import JointTrajectory
 from saycan_ros.core.errors import SayCanError
 from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.nodes.common import Param, declare_params, non_negative, positive, run_node
+from saycan_ros.ros_io.poses import yaw_to_quaternion
 from saycan_ros.ros_io.images import make_camera_info, numpy_to_image
 from saycan_ros.sim.kitchen_world import KitchenWorld
 from saycan_ros.sim.robot_geometry import ARM_JOINTS, GRIPPER_JOINTS, JOINTS, load_robot_geometry
@@ -208,7 +209,8 @@ class SimNode(Node):
         odom = Odometry()
         odom.header.stamp, odom.header.frame_id, odom.child_frame_id = stamp, "odom", "base_link"
         odom.pose.pose.position.x, odom.pose.pose.position.y = x, y
-        odom.pose.pose.orientation.z, odom.pose.pose.orientation.w = math.sin(yaw / 2), math.cos(yaw / 2)
+        q = odom.pose.pose.orientation
+        q.x, q.y, q.z, q.w = yaw_to_quaternion(yaw)
         odom.twist.twist.linear.x, odom.twist.twist.angular.z = v, w
         self.odom_pub.publish(odom)
         js = JointState()
