@@ -14,44 +14,27 @@ import pytest
 from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.sim.kitchen_world import KitchenWorld
 from saycan_ros.sim.robot_geometry import load_robot_geometry
-from saycan_ros.skills.behaviours import Skills, run_skill
 from saycan_ros.skills.config import ExecutorConfig
-from saycan_ros.skills.perceive import make_percept
-from saycan_ros.skills.types import ErrorCode, Observation, Outcome, Pose2D
+from saycan_ros.skills.types import ErrorCode, Outcome
+from saycan_ros.training.sim_skills import SimSkillLoop
 
 KITCHEN = load_kitchen()
 ROBOT = load_robot_geometry()
 DT = 0.05  # control period (s of simulated time)
 
 
-class SimLoop:
+class SimLoop(SimSkillLoop):
+    """The product's in-process loop (training/sim_skills.py), timing each skill and checking plans."""
+
     def __init__(self, scene: str = "default"):
-        self.world = KitchenWorld(KITCHEN, ROBOT, KITCHEN.scene(scene))
-        self.skills = Skills(KITCHEN, ROBOT, ExecutorConfig())
+        super().__init__(KITCHEN, ROBOT, KitchenWorld(KITCHEN, ROBOT, KITCHEN.scene(scene)), ExecutorConfig(), DT)
         self.times: dict[str, float] = {}
 
     def run(self, text: str, kind: str, obj: str = "", location: str = "") -> Outcome:
-        runner = run_skill(self.skills, kind, obj, location)
-        t0, percept = self.world.sim_time, None
-        while True:
-            x, y, yaw = self.world.base_pose()
-            obs = Observation(t=self.world.sim_time, pose=Pose2D(x, y, yaw), pose_age=0.0,
-                              joints=self.world.joint_positions(), joints_age=0.0, camera_age=0.0, percept=percept)
-            percept = None
-            out = runner.step(obs)
-            if isinstance(out, Outcome):
-                self.world.set_base_velocity(0.0, 0.0)
-                self.times[text] = self.world.sim_time - t0
-                return out
-            self.world.set_base_velocity(*out.twist)
-            if out.arm:
-                self.world.set_arm_targets(out.arm.lift, out.arm.arm, out.arm.duration)
-            if out.gripper:
-                self.world.set_gripper_target(out.gripper[0], duration=out.gripper[1])
-            self.world.step(DT)
-            if out.look:
-                _, depth, seg = self.world.render()
-                percept = make_percept(seg, depth, self.world.camera, ROBOT.camera.mount(), KITCHEN)
+        t0 = self.world.sim_time
+        out = super().run(kind, obj, location)
+        self.times[text] = self.world.sim_time - t0
+        return out
 
     def plan(self, *steps: tuple[str, str, str, str]) -> None:
         for text, kind, obj, location in steps:
