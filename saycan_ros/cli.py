@@ -3,10 +3,13 @@
   saycan demo ["instruction"]   bring up the simulated kitchen and carry out an instruction
   saycan launch sim|robot|FILE  start a launch file's nodes (no launch_ros needed)
   saycan eval FILE              planning / execution success on an episode set
+  saycan eval affordance DATA   learned vs hand-calibrated value functions on held-out experience (AUC, Brier)
+  saycan collect                labelled skill attempts in the simulated kitchen (for value functions)
   saycan bench scoring          language-model scoring speed (naive vs KV cache vs packed)
   saycan bench cancel           how fast a cancelled skill brings the simulated base to rest
   saycan bench faults           the fault matrix: cancel, preempt, e-stop, killed nodes, bad input, soak
   saycan train planner          adapt the language model to the kitchen (LoRA on generated plans)
+  saycan train affordance DATA  fit the learned value function to collected experience
 """
 from __future__ import annotations
 
@@ -53,7 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {
         "demo": lambda rest: __import__("saycan_ros.demo", fromlist=["main"]).main(rest),
         "launch": _launch,
-        "eval": lambda rest: __import__("saycan_ros.eval.harness", fromlist=["main"]).main(rest),
+        "eval": _eval,
+        "collect": lambda rest: __import__("saycan_ros.training.experience", fromlist=["main"]).main(rest),
         "bench": lambda rest: _bench(rest),
         "train": lambda rest: _train(rest),
     }
@@ -90,10 +94,24 @@ def _bench(argv: Sequence[str]) -> int:
     return int(bench_scoring(list(argv[1:])) or 0)
 
 
+def _eval(argv: Sequence[str]) -> int:
+    if argv and argv[0] == "affordance":
+        from saycan_ros.eval.affordance_eval import main as eval_affordance
+
+        return int(eval_affordance(list(argv[1:])) or 0)
+    from saycan_ros.eval.harness import main as eval_plans
+
+    return int(eval_plans(list(argv)) or 0)
+
+
 def _train(argv: Sequence[str]) -> int:
-    if not argv or argv[0] != "planner":
-        print("usage: saycan train planner [options]   (see saycan train planner --help)")
+    if not argv or argv[0] not in ("planner", "affordance"):
+        print("usage: saycan train planner|affordance [options]   (see saycan train planner --help)")
         return 2
+    if argv[0] == "affordance":
+        from saycan_ros.training.affordance_training import main as train_affordance
+
+        return int(train_affordance(list(argv[1:])) or 0)
     from saycan_ros.training.planner_training import main as train_planner
 
     return int(train_planner(list(argv[1:])) or 0)

@@ -103,6 +103,11 @@ def config_dir() -> Path:
         raise ConfigError("cannot find saycan_ros's config folder") from exc
 
 
+def models_dir() -> Path:
+    """The package's models folder (trained adapters, value functions): beside the config folder."""
+    return config_dir().parent / "models"
+
+
 def read_yaml_file(path: Path, what: str) -> Any:
     """The parsed content of a configuration file; ConfigError naming `what` and the file otherwise."""
     if not path.is_file():

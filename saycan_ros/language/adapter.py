@@ -17,17 +17,12 @@ import torch
 from torch import nn
 
 from saycan_ros.core.errors import ConfigError
-from saycan_ros.core.kitchen import config_dir
+from saycan_ros.core.kitchen import models_dir
 from saycan_ros.language.base import ModelLoadError
 
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 WEIGHTS, META, PROMPT = "adapter.safetensors", "adapter.json", "prompt.yaml"
 PACKAGED = "planner-lora"  # models/<PACKAGED>: the adapter trained for config/kitchen.yaml
-
-
-def models_dir() -> Path:
-    """The package's models folder: the checkout's when present, else the installed share's."""
-    return config_dir().parent / "models"
 
 
 def resolve_adapter(name: str) -> Path | None:
