@@ -5,6 +5,8 @@ Kinds:
   (affordance/perception_model.py). The default for the node: what a real robot can know.
 - `symbolic`: privileged features read from a `KitchenState` (visible = the objects at the
   robot's location, all reachable). Only for ablations and plan-mode evaluation.
+- `learned`: the value function learned from the robot's experience (affordance/learned.py) over
+  the observation a `perception` model tracks (give it as `perception`).
 - `none`: every skill 1.0 — SayCan's language-only ablation.
 """
 from __future__ import annotations
@@ -19,7 +21,7 @@ from saycan_ros.core.kitchen import Kitchen, base_object_name
 from saycan_ros.core.skills import Skill
 from saycan_ros.core.world import GRIPPER, KitchenState
 
-MODEL_KINDS = ("perception", "symbolic", "none")
+MODEL_KINDS = ("perception", "learned", "symbolic", "none")
 
 
 class AffordanceUnavailable(SayCanError):
@@ -103,7 +105,7 @@ def make_affordance_model(kind: str, *, kitchen: Kitchen | None = None, params: 
     """Build an AffordanceModel by kind; extra keyword arguments go to the model's constructor.
 
     perception: kitchen (required), geometry (RobotPerceptionGeometry, default from config/robot.yaml),
-    plus PerceptionFeatureSource options; symbolic: kitchen (required), state_provider; none: nothing.
+    plus PerceptionFeatureSource options; learned: kitchen, perception (a PerceptionAffordance), folder; symbolic: kitchen (required), state_provider; none: nothing.
     """
     if kind == "none":
         return NoAffordance()
@@ -111,6 +113,12 @@ def make_affordance_model(kind: str, *, kitchen: Kitchen | None = None, params: 
         raise ConfigError(f"unknown affordance model '{kind}' (expected one of {', '.join(MODEL_KINDS)})")
     if kitchen is None:
         raise ConfigError(f"affordance model '{kind}' needs the kitchen description")
+    if kind == "learned":
+        from saycan_ros.affordance.learned import LearnedAffordance  # torch only when used
+
+        if kwargs.get("perception") is None:
+            raise ConfigError("affordance model 'learned' needs the perception model that tracks the observation")
+        return LearnedAffordance(**kwargs)
     if kind == "symbolic":
         return SymbolicAffordance(kitchen, params, **kwargs)
     from saycan_ros.affordance.perception_model import PerceptionAffordance  # numpy/cv2 only when used

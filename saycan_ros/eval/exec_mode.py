@@ -69,8 +69,10 @@ def graph_nodes(args, kitchen_path: Path, affordance: str):
             node.params.append(("kitchen_file", str(kitchen_path)))
         elif node.name == "planner_node":
             node.params.append(("score_mode", args.score))
-        elif node.name == "affordance_node" and affordance == "none":
-            node.params.append(("model", "none"))
+        elif node.name == "affordance_node" and affordance in ("none", "learned"):
+            node.params.append(("model", affordance))
+            if affordance == "learned" and args.value_function:
+                node.params.append(("value_function", str(Path(args.value_function).resolve())))
         elif node.name == "llm_scoring_node":
             node.params.append(("backend", args.scorer))
             if args.server_url:
@@ -85,7 +87,7 @@ def run_exec_mode(episodes: Sequence[Episode], kitchen: Kitchen, args, affordanc
     from saycan_ros.eval.harness import judge
     from saycan_ros.launch_runner import LaunchedGraph, use_private_ros_domain
 
-    if affordance not in ("graph", "perception", "none"):
+    if affordance not in ("graph", "perception", "learned", "none"):
         raise ConfigError(f"exec mode uses the graph's camera-based affordance model (or none with --no-affordance); "
                           f"'{affordance}' is a plan-mode model")
     library = SkillLibrary.from_kitchen(kitchen)

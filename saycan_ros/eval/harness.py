@@ -62,10 +62,16 @@ class NoAffordance:
         return [1.0] * len(skills)
 
 
-def make_world_factory(kind: str, kitchen: Kitchen, absence_memory: bool = True) -> Callable[[SymbolicRunner], object]:
-    """A function runner -> WorldGrounding for the affordance kind: symbolic | perception | none."""
+def make_world_factory(kind: str, kitchen: Kitchen, absence_memory: bool = True,
+                       value_function: str | None = None) -> Callable[[SymbolicRunner], object]:
+    """A function runner -> WorldGrounding for the affordance kind: symbolic | learned | perception | none."""
     if kind == "none":
         return lambda runner: NoAffordance()
+    if kind == "learned":
+        from saycan_ros.eval.rendered_world import RenderedLearnedGrounding, RenderedLearnedWorld
+
+        grounding = RenderedLearnedGrounding(kitchen, value_function)
+        return lambda runner: RenderedLearnedWorld(grounding, runner, absence_memory)
     if kind == "symbolic":
         from saycan_ros.affordance.base import make_affordance_model
 
@@ -74,7 +80,7 @@ def make_world_factory(kind: str, kitchen: Kitchen, absence_memory: bool = True)
     if kind == "perception":
         raise ConfigError("the perception affordance is not available in plan mode yet (it needs images "
                           "rendered from the symbolic state); use --affordance symbolic, or --mode exec")
-    raise ConfigError(f"unknown affordance '{kind}'; expected symbolic, perception or none")
+    raise ConfigError(f"unknown affordance '{kind}'; expected symbolic, learned, perception or none")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,8 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-affordance", action="store_true", help="ablation: language model only")
     p.add_argument("--no-absence-memory", action="store_true",
                    help="plan mode ablation: 'find X' keeps its affordance after a search showed X is nowhere")
-    p.add_argument("--affordance", choices=("symbolic", "perception"), default=None,
-                   help="affordance model (plan mode default: symbolic; exec mode: the graph's)")
+    p.add_argument("--affordance", choices=("symbolic", "learned", "perception"), default=None,
+                   help="affordance model (plan mode default: symbolic; learned: the learned value function over "
+                        "images rendered from the symbolic state; exec mode: the graph's perception, or learned)")
+    p.add_argument("--value-function", default="", metavar="FOLDER",
+                   help="with --affordance learned: the value function folder (default: models/affordance)")
     p.add_argument("--scorer", choices=("transformers", "openai"), default="transformers")
     p.add_argument("--model", default="", help="model folder / .gguf / server model name (default: the embedded model)")
     p.add_argument("--server-url", default=None, help="OpenAI-compatible server base URL (with --scorer openai)")
@@ -313,7 +322,8 @@ def _main(args) -> int:
 
     notes = list(loaded.notes)
     if args.mode == "plan":
-        world_factory = make_world_factory(affordance, kitchen, absence_memory=not args.no_absence_memory)
+        world_factory = make_world_factory(affordance, kitchen, absence_memory=not args.no_absence_memory,
+                                           value_function=args.value_function or None)
         task, scorer = make_task_grounding(args)
         try:
             results = run_plan_mode(episodes, kitchen, library, task, world_factory,

@@ -2,7 +2,9 @@
 
 model `perception`: segmentation + depth (+ CameraInfo), joint_states, odom and the last gripper
 command become a PerceptionObservation; the value function turns its features into probabilities
-(saycan_ros/affordance). model `none`: every skill 1.0 (language-only ablation).
+(saycan_ros/affordance). model `learned`: the same observation, scored by the value function learned
+from the robot's experience (`value_function` folder; affordance/learned.py). model `none`: every
+skill 1.0 (language-only ablation).
 
 With `absence_memory` the node also remembers which object kinds the camera has shown and which
 search locations it has looked at; once it has looked at all of them, kinds never seen get the value
@@ -50,8 +52,11 @@ VALUE_PREFIX = "value."  # AffordanceParams fields as parameters value.<field>
 PARAMS = (
     Param("kitchen_file", "", "kitchen description; empty: the package's config/kitchen.yaml"),
     Param("robot_file", "", "robot geometry (camera mount, arm reach); empty: the package's config/robot.yaml"),
-    Param("model", "perception", "perception (camera + robot state) or none (all 1.0: language-only ablation)",
-          one_of("perception", "none")),
+    Param("model", "perception", "perception (hand-calibrated value function over camera + robot state), learned "
+          "(value function learned from experience, same inputs) or none (all 1.0: language-only ablation)",
+          one_of("perception", "learned", "none")),
+    Param("value_function", "", "model learned: folder of value_function.safetensors/.json; empty: the "
+          "package's models/affordance"),
     Param("max_observation_age_s", 2.0, "refuse to answer from camera data received longer ago than this", positive),
     Param("sync_tolerance_s", 0.02, "segmentation and depth images pair up when their stamps differ by at most this",
           non_negative),
@@ -80,7 +85,8 @@ class AffordanceNode(Node):
         values = AffordanceParams.from_mapping(
             {k[len(VALUE_PREFIX):]: v for k, v in self.p.items() if k.startswith(VALUE_PREFIX)})
         self.geometry = None
-        if self.p["model"] == "perception":
+        self.perception: PerceptionAffordance | None = None  # tracks the observation (perception, learned)
+        if self.p["model"] in ("perception", "learned"):
             self.geometry = load_perception_geometry(self.p["robot_file"] or None)
             margin = self.p["reach_margin"]
             memory = None
@@ -89,10 +95,14 @@ class AffordanceNode(Node):
                     memory = SearchMemory(kitchen, tuple(self.p["search_locations"]), self.p["facing_tolerance"])
                 except ValueError as exc:
                     raise SayCanError(f"affordance_node: parameter 'search_locations': {exc}") from None
-            self.model = make_affordance_model(
+            self.perception = make_affordance_model(
                 "perception", kitchen=kitchen, params=values, geometry=self.geometry, search_memory=memory,
                 at_location_radius=self.p["at_location_radius"], reach_margin=None if margin < 0 else margin,
                 min_pixels=self.p["min_pixels"], min_held_opening=self.p["min_held_opening"])
+            self.model = self.perception
+            if self.p["model"] == "learned":
+                self.model = make_affordance_model("learned", kitchen=kitchen, perception=self.perception,
+                                                   folder=self.p["value_function"] or None, texts=self.library.texts)
         else:
             self.model = make_affordance_model("none")
 
@@ -110,7 +120,7 @@ class AffordanceNode(Node):
 
         sensors = MutuallyExclusiveCallbackGroup()  # one at a time: they build one observation together
         qos = QoSProfile(depth=self.p["qos_depth"], reliability=ReliabilityPolicy.RELIABLE)
-        if self.p["model"] == "perception":
+        if self.perception is not None:
             for msg_type, topic, callback, q in (
                     (Image, "camera/segmentation/image_raw", lambda m: self._on_image(m, "segmentation"), qos),
                     (Image, "camera/depth/image_raw", lambda m: self._on_image(m, "depth"), qos),
@@ -122,7 +132,7 @@ class AffordanceNode(Node):
                 self.create_subscription(msg_type, topic, callback, q, callback_group=sensors)
         self.create_service(GetAffordances, "get_affordances", self._serve, callback_group=ReentrantCallbackGroup())
         self.create_service(Trigger, "~/reset", self._on_reset)
-        if self.p["model"] == "perception" and self.p["absence_memory"]:
+        if self.perception is not None and self.p["absence_memory"]:
             self.create_subscription(PlanStatus, "saycan/plan", self._on_plan, 10, callback_group=sensors)
         self.get_logger().info(f"affordance_node: model '{self.p['model']}', {len(self.library)} skills")
 
@@ -212,7 +222,7 @@ class AffordanceNode(Node):
             obs = PerceptionObservation(seg, depth, camera, dict(self._joints), self._odom,
                                         self._gripper_command, seg_t)
             try:
-                self.model.update(obs)
+                self.perception.update(obs)
             except Exception as exc:  # a bad frame must not kill the sensor callbacks
                 self.get_logger().error(f"cannot use observation: {exc}", throttle_duration_sec=10.0)
                 return
@@ -225,8 +235,8 @@ class AffordanceNode(Node):
         object handed over)."""
         with self._lock:
             self._gripper_command = None
-            if isinstance(self.model, PerceptionAffordance):
-                self.model.forget()
+            if self.perception is not None:
+                self.perception.forget()
         response.success, response.message = True, "forgot the gripper command, the held object and the searches"
         return response
 
@@ -234,7 +244,7 @@ class AffordanceNode(Node):
         """An instruction ended: forget what its searches showed (the next one starts afresh)."""
         if msg.state == PLAN_SUCCEEDED or (msg.state in PLAN_END_STATES and msg.state != PLAN_REJECTED):
             with self._lock:
-                memory = getattr(self.model, "search_memory", None)
+                memory = self.perception.search_memory if self.perception is not None else None
                 if memory is not None:
                     memory.clear()
 
@@ -249,7 +259,7 @@ class AffordanceNode(Node):
             return response
         skills = [self.library.get(t) for t in request.skills]
         try:
-            if isinstance(self.model, PerceptionAffordance):
+            if self.perception is not None:
                 # under the lock: the estimate and its stamp come from the same observation
                 with self._lock:
                     received, stamp = self._obs_received, self._obs_stamp
@@ -264,7 +274,7 @@ class AffordanceNode(Node):
                             f"(max_observation_age_s={self.p['max_observation_age_s']:g}); has the camera stopped?")
                     probabilities = self.model.estimate(skills)
                 response.observation_stamp = stamp
-                features = self.model.last_result.features if self.model.last_result else None
+                features = self.perception.last_result.features if self.perception.last_result else None
                 self.get_logger().debug(f"features: {features}")
             else:
                 probabilities = self.model.estimate(skills)

@@ -208,3 +208,34 @@ def test_value_parameters_reach_the_value_function_and_bad_ones_are_refused(ros_
         make_node(ros_context, **{"value.go_to": 1.5})
     with pytest.raises(ConfigError, match="robot file not found"):
         make_node(ros_context, robot_file="/nonexistent/robot.yaml")
+
+
+def test_learned_model_ranks_skills_from_the_same_topics(ros_context):
+    """model:=learned with the packaged value function (models/affordance): same topics, same
+    service; the ranking follows what the camera shows."""
+    node = make_node(ros_context, model="learned", max_observation_age_s=3.0)
+    robot = FakeRobot(ros_context)
+    texts = ["pick up the apple", "pick up the coke can", "pick up the sponge", "go to the close counter",
+             "go to the table", "put down the apple", "bring it to you", "done"]
+    try:
+        with Spinner(ros_context, node, robot):
+            wait_for(lambda: robot.client.service_is_ready(), 20, "the get_affordances service")
+            res = publish_until_served(robot, texts)
+            assert res.success, res.error_msg
+            probs = dict(zip(texts, res.probabilities))
+            assert probs["pick up the apple"] > 0.5 > probs["pick up the sponge"]
+            assert probs["pick up the apple"] > probs["pick up the coke can"]
+            assert probs["go to the table"] > 0.5 > probs["go to the close counter"]  # already there
+            assert probs["put down the apple"] < 0.5 and probs["bring it to you"] < 0.5  # hands empty
+            assert probs["done"] == 1.0
+            assert all(0.0 < p <= 1.0 for p in res.probabilities)
+    finally:
+        node.destroy_node()
+        robot.destroy_node()
+
+
+def test_learned_model_without_its_file_is_a_clear_startup_error(ros_context, tmp_path):
+    from saycan_ros.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="saycan train affordance"):
+        make_node(ros_context, model="learned", value_function=str(tmp_path))
