@@ -3,6 +3,7 @@
   saycan demo ["instruction"]   bring up the simulated kitchen and carry out an instruction
   saycan launch sim|robot|FILE  start a launch file's nodes (no launch_ros needed)
   saycan eval FILE              planning / execution success on an episode set
+  saycan replay RUN             a recorded episode again: its step tables, its topics re-published
   saycan bench scoring          language-model scoring speed (naive vs KV cache vs packed)
   saycan bench cancel           how fast a cancelled skill brings the simulated base to rest
   saycan bench faults           the fault matrix: cancel, preempt, e-stop, killed nodes, bad input, soak
@@ -54,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": lambda rest: __import__("saycan_ros.demo", fromlist=["main"]).main(rest),
         "launch": _launch,
         "eval": lambda rest: __import__("saycan_ros.eval.harness", fromlist=["main"]).main(rest),
+        "replay": lambda rest: __import__("saycan_ros.replay", fromlist=["main"]).main(rest),
         "bench": lambda rest: _bench(rest),
         "train": lambda rest: _train(rest),
     }
