@@ -50,9 +50,9 @@ def _interface_file(package: str, kind: str, name: str) -> Path:
     return path
 
 
-# An action's topics carry wrappers rosidl generates without a .msg file: a goal id and the
-# .action file's section. `<Action>_Feedback` is that section (feedback is its third part).
-_ACTION_WRAPPERS = {"FeedbackMessage": ("unique_identifier_msgs/UUID goal_id\n{name}_Feedback feedback\n", 2)}
+# An action's feedback topic carries a wrapper rosidl generates without a .msg file: the goal id
+# and `<Action>_Feedback`, which is the .action file's third section (goal --- result --- feedback).
+FEEDBACK_MESSAGE = "unique_identifier_msgs/UUID goal_id\n{action}_Feedback feedback\n"
 
 
 def _own_text(package: str, kind: str, name: str) -> str:
@@ -60,11 +60,10 @@ def _own_text(package: str, kind: str, name: str) -> str:
     if kind == "msg":
         return _interface_file(package, "msg", name).read_text()
     action, _, suffix = name.rpartition("_")
-    if suffix in _ACTION_WRAPPERS:
-        return _ACTION_WRAPPERS[suffix][0].format(name=action)
-    if suffix == "Feedback":  # a section of the .action file
-        sections = _interface_file(package, "action", action).read_text().split("\n---")
-        return sections[_ACTION_WRAPPERS["FeedbackMessage"][1]].lstrip("\n")
+    if suffix == "FeedbackMessage":
+        return FEEDBACK_MESSAGE.format(action=action)
+    if suffix == "Feedback":
+        return _interface_file(package, "action", action).read_text().split("\n---")[2].lstrip("\n")
     raise RecordingError(f"recording {package}/action/{name} is not supported (only <Action>_FeedbackMessage)")
 
 
