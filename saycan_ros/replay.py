@@ -128,6 +128,8 @@ def publish_recording(node, channels: dict[str, str], messages: Sequence[Recorde
     deadline = time.monotonic() + delay_s
     while time.monotonic() < deadline and not all(p.get_subscription_count() for p in publishers.values()):
         time.sleep(0.05)
+    if time.monotonic() < deadline:
+        time.sleep(min(0.25, deadline - time.monotonic()))  # the subscriber's side of the match may trail ours
     if not messages:
         return 0
     first, started = messages[0].log_time_ns, time.monotonic()
