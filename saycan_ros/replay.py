@@ -38,9 +38,6 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     recording = read_recording(args.run, decode_topics=(PLAN_TOPIC,))
-    print_recording(recording)
-    if args.no_publish:
-        return 0
     messages = recording.messages
     if args.topic:
         topics = {t if t.startswith("/") else "/" + t for t in args.topic}
@@ -48,6 +45,9 @@ def main(argv: Sequence[str]) -> int:
         if unknown:
             raise RecordingError(f"not in the recording: {', '.join(unknown)} (it has {', '.join(sorted(recording.channels))})")
         messages = [m for m in messages if m.topic in topics]
+    print_recording(recording)
+    if args.no_publish:
+        return 0
     print(f"\n  re-publishing {len(messages)} message(s) at {args.rate:g}x "
           f"({_duration_s(messages) / args.rate:.1f} s); Ctrl-C stops", flush=True)
     import rclpy

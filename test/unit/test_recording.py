@@ -183,10 +183,15 @@ def test_a_missing_or_broken_recording_is_one_clear_line(tmp_path, capsys, make,
     assert err.startswith("saycan replay: error: ") and "Traceback" not in err and message in err
 
 
-def test_writing_to_an_unregistered_topic_or_a_bad_rate_is_refused(tmp_path, capsys):
+def test_writing_to_an_unregistered_topic_a_bad_rate_or_an_unknown_topic_is_refused(tmp_path, capsys):
     with RecordingWriter(tmp_path / "a.mcap") as writer:
         with pytest.raises(RecordingError, match="was not added"):
             writer.write("/odom", serialize_message(odom(0.0)))
+    write_episode(tmp_path / "episode.mcap")
+    assert cli_main(["replay", str(tmp_path), "--topic", "odom", "--topic", "/cmd_vel"]) == 2
+    captured = capsys.readouterr()
+    assert "error: not in the recording: /cmd_vel (it has /camera/color/image_raw" in captured.err
+    assert captured.out == ""  # refused before printing or publishing anything
     with pytest.raises(SystemExit):
         cli_main(["replay", str(tmp_path), "--rate", "0"])
     assert "outside" in capsys.readouterr().err
