@@ -3,8 +3,9 @@
 The pure part (no rclpy): `RecordingWriter` takes messages already serialized to CDR (the bytes a
 raw subscription hands over, or rclpy.serialization.serialize_message) and writes them with the
 `ros2msg` schema rosbag2 writes: the type's .msg text, then every type it uses after a
-`====...` line and `MSG: pkg/Type`. `read_recording` reads one back and decodes with
-mcap-ros2-support, so a schema we wrote wrong fails there, not only in other tools.
+`====...` line and `MSG: pkg/Type`. `read_recording` reads one back and decodes the topics asked
+for with mcap-ros2-support, from the file's own schemas (its parser refuses the action feedback's
+rosidl name, `<Action>_FeedbackMessage`: that channel is re-published, not decoded).
 The rclpy part (`TopicRecorder`) subscribes raw and feeds a writer.
 """
 from __future__ import annotations
