@@ -3,7 +3,8 @@
 Brings up the sim launch file's nodes as processes, sends the instruction as an
 ExecuteInstruction goal, prints every decision as a table (LLM log-likelihood, affordance,
 combined score), judges success from the simulator's final world state, writes the episode
-(JSONL + one score plot per step) and shuts everything down.
+(JSONL + one score plot per step + episode.mcap with the topics, see `saycan replay`) and shuts
+everything down.
 """
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ def main(argv: Sequence[str]) -> int:
     from saycan_ros.core.prompt import normalize_instruction
     from saycan_ros.graph_client import GraphClient
     from saycan_ros.launch_runner import LaunchedGraph, find_launch_file, parse_launch_file, use_private_ros_domain
+    from saycan_ros.ros_io.recording import record_episode
 
     instruction = normalize_instruction(args.instruction)  # refuse a bad instruction before starting anything
     out = Path(args.out or Path(os.environ.get("SAYCAN_ROOT", ".")) / "runs" / f"demo-{datetime.now():%Y%m%d-%H%M%S}")
@@ -78,13 +80,17 @@ def main(argv: Sequence[str]) -> int:
 
         client.on_step = print_step
         client.on_phase = on_phase
-        client.on_outcome = lambda index, detail: print(f"      -> {'succeeded' if detail == 'ok' else detail}", flush=True)
+        client.on_outcome = lambda index, detail: print_outcome(detail)
+        recorder = None
         try:
             client.wait_until_ready(args.startup_timeout, lambda label: print(f"  waiting for the {label} ...", flush=True))
             print(f"  graph ready in {time.monotonic() - started:.0f} s\n")
+            recorder = record_episode(client.node, out / "episode.mcap", {"instruction": instruction})
             episode = client.execute(instruction, args.max_steps, args.timeout)
             world = client.world()[0]
         finally:
+            if recorder is not None:
+                recorder.close()
             client.close()
             print("\n  shutting the nodes down (SIGINT, then SIGTERM, then SIGKILL)")
     judgement = judge(instruction, episode, world)
@@ -110,6 +116,11 @@ def print_step(step: StepRecord) -> None:
         print(f"    why: the language model's clear favourite; the value function doubts it (affordance "
               f"{chosen.affordance:.2f}), but no likelier skill has a better product.")
     sys.stdout.flush()
+
+
+def print_outcome(detail: str) -> None:
+    """A skill's outcome under its step's table ('ok' from saycan/plan reads 'succeeded')."""
+    print(f"      -> {'succeeded' if detail == 'ok' else detail}", flush=True)
 
 
 def judge(instruction: str, episode: EpisodeRecord, world: dict[str, Any] | None) -> dict[str, Any]:
@@ -167,5 +178,6 @@ def report(episode: EpisodeRecord, judgement: dict[str, Any], out: Path, wall_s:
     print(f"  SUCCESS: {verdict} ({judgement['reason']})")
     path = episode.write_jsonl(out / "episode.jsonl", top_k=top_k)
     plots = [plot_step(step, out / f"step_{step.index:02d}.png", episode.instruction) for step in episode.steps]
-    print(f"  episode record: {path}  (+ {len(plots)} score plot(s))")
+    print(f"  episode record: {path}  (+ {len(plots)} score plot(s); topics in {out / 'episode.mcap'}: "
+          f"saycan replay {out})")
     print(f"  wall time: {wall_s:.0f} s")

@@ -5,7 +5,8 @@ file with one extra scene per episode (eval-<n>, the episode's start objects). P
 harness sets sim_node's `scene`, `start_pose` and `start_holding` parameters, calls `sim/reset`, checks the
 laid-out world against the episode's start, sends the instruction as an ExecuteInstruction goal,
 records every decision from the action feedback and every outcome from `saycan/plan`, and judges
-the goal on the simulator's final `sim/world_state`.
+the goal on the simulator's final `sim/world_state`. Each episode's topics are recorded to
+`<out>/episodes/<nn>-<id>.mcap` (saycan_ros.ros_io.recording; `saycan replay` shows one again).
 
 Episodes the simulator cannot start as written (no objects, or a robot the reset does not put
 where the episode says) are skipped and listed, not counted as failures.
@@ -31,6 +32,7 @@ from saycan_ros.eval.episodes import Episode, state_from_world
 from saycan_ros.eval.report import EpisodeResult
 from saycan_ros.graph_client import GraphClient, wait_done
 from saycan_ros.ros_io.codes import status_name
+from saycan_ros.ros_io.recording import record_episode
 
 STARTUP_TIMEOUT_S = 300.0
 
@@ -49,6 +51,12 @@ def write_eval_kitchen(kitchen_file: Path, episodes: Sequence[Episode], folder: 
     path = folder / "eval_kitchen.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def recording_path(out_dir: Path, n: int, ep: Episode) -> Path:
+    """Where an episode's topics are recorded: <out>/episodes/<nn>-<id>.mcap (`saycan replay` reads it)."""
+    safe_id = "".join(c if c.isalnum() or c in "-_." else "_" for c in ep.id)
+    return out_dir / "episodes" / f"{n:02d}-{safe_id}.mcap"
 
 
 def unsupported_reason(ep: Episode) -> str | None:
@@ -119,7 +127,12 @@ def run_exec_mode(episodes: Sequence[Episode], kitchen: Kitchen, args, affordanc
                                  f"holds {world.get('held_object') or 'nothing'} after sim/reset")
                     continue
                 started = time.perf_counter()
-                record = client.execute(ep.instruction, ep.max_steps or args.max_steps, args.timeout)
+                recorder = record_episode(client.node, recording_path(out_dir, n, ep),
+                                          {"instruction": ep.instruction, "episode": ep.id})
+                try:
+                    record = client.execute(ep.instruction, ep.max_steps or args.max_steps, args.timeout)
+                finally:
+                    recorder.close()
                 final, _ = client.world()
                 result = judge(ep, record, state_from_world(final or {}), library, kitchen)
                 result.elapsed_s = time.perf_counter() - started

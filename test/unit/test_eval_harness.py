@@ -158,7 +158,7 @@ def test_exec_mode_scenes_overrides_and_unsupported_starts(tmp_path):
     import yaml
 
     from saycan_ros.core.kitchen import default_kitchen_file, load_kitchen as load
-    from saycan_ros.eval.exec_mode import graph_nodes, scene_name, unsupported_reason, write_eval_kitchen
+    from saycan_ros.eval.exec_mode import graph_nodes, recording_path, scene_name, unsupported_reason, write_eval_kitchen
 
     eps = episodes()
     path = write_eval_kitchen(default_kitchen_file(), eps, tmp_path)
@@ -179,3 +179,7 @@ def test_exec_mode_scenes_overrides_and_unsupported_starts(tmp_path):
     assert ("score_mode", "mean") in nodes["planner_node"].params
     assert ("model", "none") in nodes["affordance_node"].params
     assert yaml.safe_load(path.read_text())["scenes"][scene_name(1)] == {"apple": "table", "orange": "table"}
+    # each episode's topics go to its own file, named so that any id makes a safe file name
+    import dataclasses
+    assert recording_path(tmp_path, 3, eps[0]) == tmp_path / "episodes" / f"03-{eps[0].id}.mcap"
+    assert recording_path(tmp_path, 12, dataclasses.replace(eps[0], id="../a b")).name == "12-.._a_b.mcap"
