@@ -42,7 +42,7 @@ from saycan_ros.perception.camera_model import PinholeCamera
 from saycan_ros.perception.robot_adapter import load_perception_geometry
 from saycan_ros.ros_io.codes import PLAN_END_STATES, PLAN_REJECTED, PLAN_SUCCEEDED
 from saycan_ros.ros_io.poses import quaternion_to_yaw
-from saycan_ros.ros_io.images import image_to_numpy, stamp_to_sec
+from saycan_ros.ros_io.images import depth_to_metres, segmentation_ids, stamp_to_sec
 
 GRIPPER_JOINTS = ("joint_gripper_left", "joint_gripper_right")
 VALUE_PREFIX = "value."  # AffordanceParams fields as parameters value.<field>
@@ -129,18 +129,7 @@ class AffordanceNode(Node):
     # ------------------------------------------------------------------ sensor input
     def _on_image(self, msg: Image, kind: str) -> None:
         try:
-            array = image_to_numpy(msg)
-            if kind == "segmentation":
-                if array.ndim != 2 or array.dtype.kind not in "ui":
-                    raise ValueError(f"needs a single-channel integer image (16UC1/mono16/mono8), got '{msg.encoding}'")
-                array = array.astype(np.uint16, copy=False)
-            else:
-                if array.ndim != 2:
-                    raise ValueError(f"needs a single-channel depth image (32FC1 m or 16UC1 mm), got '{msg.encoding}'")
-                if array.dtype == np.uint16:  # REP 118: 16-bit depth is millimetres, 0 = no reading
-                    array = np.where(array == 0, np.nan, array.astype(np.float32) / 1000.0).astype(np.float32)
-                elif array.dtype != np.float32:
-                    raise ValueError(f"unsupported depth encoding '{msg.encoding}'")
+            array = segmentation_ids(msg) if kind == "segmentation" else depth_to_metres(msg)
         except ValueError as exc:
             self.get_logger().warning(f"dropping camera/{kind}/image_raw message: {exc}", throttle_duration_sec=10.0)
             return

@@ -47,7 +47,7 @@ from saycan_ros.core.skills import SkillLibrary
 from saycan_ros.nodes.common import Param, clock_seconds, declare_params, non_negative, one_of, positive, run_node
 from saycan_ros.perception.camera_model import PinholeCamera
 from saycan_ros.ros_io.poses import quaternion_to_yaw
-from saycan_ros.ros_io.images import image_to_numpy, stamp_to_sec
+from saycan_ros.ros_io.images import depth_to_metres, segmentation_ids, stamp_to_sec
 from saycan_ros.sim.robot_geometry import ARM, LEFT, LIFT, RIGHT, load_robot_geometry
 from saycan_ros.skills.behaviours import SkillRunner, Skills, run_skill
 from saycan_ros.skills.config import DEFAULT_TIMEOUTS, ExecutorConfig
@@ -233,7 +233,7 @@ class SkillExecutorNode(Node):
             return None
         depth_frame, seg_frame, info = pair
         try:
-            depth, seg = image_to_numpy(depth_frame.msg), image_to_numpy(seg_frame.msg)
+            depth, seg = depth_to_metres(depth_frame.msg), segmentation_ids(seg_frame.msg)
             camera = PinholeCamera.from_camera_info(info)
             if (camera.width, camera.height) != (depth.shape[1], depth.shape[0]):
                 camera = camera.scaled(depth.shape[1], depth.shape[0])
