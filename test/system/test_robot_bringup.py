@@ -10,6 +10,8 @@ joint name nothing moves (or the torso never rises) and the skill fails.
 from __future__ import annotations
 
 import math
+import os
+import random
 import sys
 import time
 from pathlib import Path
@@ -37,6 +39,21 @@ def launched_nodes(robot: str):
     return [n for n in nodes if n.name in LAUNCHED]
 
 
+@pytest.fixture
+def private_domain():
+    """An rclpy context on a ROS domain of its own, for this test and the processes it launches:
+    endpoints left behind by earlier in-process tests (an executor's `execute_skill` server among
+    them) would otherwise satisfy the client's readiness check before the launched server is seen."""
+    import rclpy
+
+    current = os.environ.get("ROS_DOMAIN_ID")
+    domain = random.choice([d for d in range(1, 102) if str(d) != current])
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=domain)
+    yield ctx, domain
+    ctx.try_shutdown()
+
+
 def wait_graph(graph, condition, timeout_s: float, what: str) -> None:
     """Wait for `condition`, failing at once (with its log) when a launched node dies."""
     deadline = time.monotonic() + timeout_s
@@ -48,7 +65,7 @@ def wait_graph(graph, condition, timeout_s: float, what: str) -> None:
 
 
 @pytest.mark.parametrize("robot", [STRETCH, TIAGO], ids=lambda r: r.name)
-def test_go_to_drives_the_robot_through_its_own_driver_topics(robot: RobotInterface, ros_context, tmp_path):
+def test_go_to_drives_the_robot_through_its_own_driver_topics(robot: RobotInterface, private_domain, tmp_path):
     from rclpy.action import ActionClient
     from rclpy.node import Node
 
@@ -57,8 +74,9 @@ def test_go_to_drives_the_robot_through_its_own_driver_topics(robot: RobotInterf
     from saycan_ros.core.kitchen import load_kitchen
     from saycan_ros.launch_runner import LaunchedGraph
 
+    ros_context, domain = private_domain
     target = load_kitchen().locations["close counter"].pose  # 1.2 m straight ahead of the start
-    with LaunchedGraph(launched_nodes(robot.name), log_dir=tmp_path) as graph:
+    with LaunchedGraph(launched_nodes(robot.name), log_dir=tmp_path, env={"ROS_DOMAIN_ID": str(domain)}) as graph:
         driver = FakeDriver(robot, ros_context)
         client = Node("bringup_test_client", context=ros_context)
         action = ActionClient(client, ExecuteSkill, "execute_skill")
