@@ -75,7 +75,8 @@ TIAGO = RobotInterface(
 
 
 class FakeDriver(Node):
-    """A robot's driver topics on a kinematic base and instantly obedient joints (see module doc)."""
+    """A robot's driver topics on a kinematic base; joints reach a trajectory's last point in its
+    time_from_start (see module doc)."""
 
     WATCHDOG_S = 0.5
 
