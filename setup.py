@@ -13,6 +13,8 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.yaml")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml") + glob("config/*.rviz")),
+        (f"share/{PACKAGE}/config/robots", glob("config/robots/*.yaml")),
+        (f"share/{PACKAGE}/config/gazebo", glob("config/gazebo/*.yaml")),
         (f"share/{PACKAGE}/config/eval", glob("config/eval/*.yaml")),
         (f"share/{PACKAGE}/config/examples", glob("config/examples/*.yaml")),
         (f"share/{PACKAGE}/config/training", glob("config/training/*.yaml")),

@@ -1,7 +1,7 @@
 """`saycan`: one command for the project's jobs.
 
   saycan demo ["instruction"]   bring up the simulated kitchen and carry out an instruction
-  saycan launch sim|robot|FILE  start a launch file's nodes (no launch_ros needed)
+  saycan launch sim|robot|FILE  start a launch file's nodes (no launch_ros needed; also stretch, tiago)
   saycan eval FILE              planning / execution success on an episode set
   saycan eval affordance DATA   learned vs hand-calibrated value functions on held-out experience (AUC, Brier)
   saycan replay RUN             a recorded episode again: its step tables, its topics re-published
@@ -23,7 +23,7 @@ from saycan_ros.core.errors import SayCanError
 
 def _launch(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="saycan launch", description="Start the nodes of a YAML launch file as processes.")
-    parser.add_argument("file", help="'sim', 'robot', or a path to a .launch.yaml")
+    parser.add_argument("file", help="'sim', 'robot', 'stretch', 'tiago', or a path to a .launch.yaml")
     parser.add_argument("arguments", nargs="*", help="launch arguments as name:=value")
     args = parser.parse_args(argv)
     import time

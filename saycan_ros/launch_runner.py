@@ -6,7 +6,9 @@ that `ros2 launch` would and starts each node as its own process with the equiva
 ros2 launch: SIGINT, then SIGTERM, then SIGKILL.
 
 Supported: `arg` (name, default), `node` (pkg, exec, name, namespace, param: from/name+value,
-remap: from/to, args), substitutions `$(var x)`, `$(env X [default])` and `$(find-pkg-share pkg)`.
+remap: from/to, args), `include` (file, arg: name+value; the included file's arguments come only
+from that list and its defaults), substitutions `$(var x)`, `$(env X [default])` and
+`$(find-pkg-share pkg)`.
 """
 from __future__ import annotations
 
@@ -84,9 +86,15 @@ def resolve(text: str, args: Mapping[str, str]) -> str:
     return text
 
 
-def parse_launch_file(path: str | Path, overrides: Mapping[str, str] | None = None) -> list[NodeSpec]:
-    """Node specs of a YAML launch file with arguments resolved. ConfigError on bad content."""
+MAX_INCLUDE_DEPTH = 8
+
+
+def parse_launch_file(path: str | Path, overrides: Mapping[str, str] | None = None, _depth: int = 0) -> list[NodeSpec]:
+    """Node specs of a YAML launch file (and the files it includes) with arguments resolved.
+    ConfigError on bad content."""
     path = Path(path)
+    if _depth > MAX_INCLUDE_DEPTH:
+        raise ConfigError(f"{path}: includes nest deeper than {MAX_INCLUDE_DEPTH} (an include cycle?)")
     if not path.is_file():
         raise ConfigError(f"launch file not found: {path}")
     data = yaml.safe_load(path.read_text())
@@ -97,7 +105,7 @@ def parse_launch_file(path: str | Path, overrides: Mapping[str, str] | None = No
     nodes = []
     for entry in data["launch"]:
         if not isinstance(entry, dict) or len(entry) != 1:
-            raise ConfigError(f"{path}: each launch entry must be one of arg/node, got {entry!r}")
+            raise ConfigError(f"{path}: each launch entry must be one of arg/node/include, got {entry!r}")
         (kind, body), = entry.items()
         if kind == "arg":
             name = body["name"]
@@ -118,8 +126,16 @@ def parse_launch_file(path: str | Path, overrides: Mapping[str, str] | None = No
             spec.remaps = [(resolve(str(r["from"]), args), resolve(str(r["to"]), args)) for r in body.get("remap", []) or []]
             spec.args = resolve(str(body.get("args", "")), args).split()
             nodes.append(spec)
+        elif kind == "include":
+            if not isinstance(body, dict) or "file" not in body:
+                raise ConfigError(f"{path}: include entry lacks 'file'")
+            try:
+                passed = {str(a["name"]): resolve(str(a["value"]), args) for a in body.get("arg", []) or []}
+            except (KeyError, TypeError):
+                raise ConfigError(f"{path}: include args look like {{name: x, value: y}}, got {body.get('arg')!r}") from None
+            nodes.extend(parse_launch_file(resolve(str(body["file"]), args), passed, _depth + 1))
         else:
-            raise ConfigError(f"{path}: unsupported launch entry '{kind}' (supported: arg, node)")
+            raise ConfigError(f"{path}: unsupported launch entry '{kind}' (supported: arg, node, include)")
     if overrides:
         raise ConfigError(f"{path}: unknown launch argument(s): {', '.join(overrides)}; "
                           f"declared: {', '.join(args) or 'none'}")

@@ -39,14 +39,15 @@ from saycan_ros.affordance.value_function import AffordanceParams
 from saycan_ros.core.errors import SayCanError
 from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.skills import SkillLibrary
-from saycan_ros.nodes.common import Param, clock_seconds, declare_params, non_negative, one_of, positive, probability, run_node
+from saycan_ros.nodes.common import (Param, clock_seconds, declare_params, joint_map_from, joint_map_params, non_negative,
+                                     one_of, positive, probability, run_node)
 from saycan_ros.perception.camera_model import PinholeCamera
 from saycan_ros.perception.robot_adapter import load_perception_geometry
 from saycan_ros.ros_io.codes import PLAN_END_STATES, PLAN_REJECTED, PLAN_SUCCEEDED
 from saycan_ros.ros_io.poses import quaternion_to_yaw
-from saycan_ros.ros_io.images import image_to_numpy, stamp_to_sec
+from saycan_ros.ros_io.images import depth_to_metres, segmentation_ids, stamp_to_sec
+from saycan_ros.sim.robot_geometry import GRIPPER_JOINTS
 
-GRIPPER_JOINTS = ("joint_gripper_left", "joint_gripper_right")
 VALUE_PREFIX = "value."  # AffordanceParams fields as parameters value.<field>
 
 PARAMS = (
@@ -72,6 +73,7 @@ PARAMS = (
           lambda v: None if v and all(str(n).strip() for n in v) else "must list location names"),
     Param("facing_tolerance", 0.35, "a location counts as looked at when the robot stands there facing its "
           "pose's yaw within this (rad)", positive),
+    *joint_map_params(),
 ) + tuple(Param(VALUE_PREFIX + f.name, float(f.default), f"value function: {f.name.replace('_', ' ')} probability",
                 probability) for f in fields(AffordanceParams))
 
@@ -105,12 +107,13 @@ class AffordanceNode(Node):
                                                    folder=self.p["value_function"] or None, texts=self.library.texts)
         else:
             self.model = make_affordance_model("none")
+        self.joint_map = joint_map_from(self, self.p, self.geometry.arm_range[0] if self.geometry else 0.0)
 
         self._lock = threading.Lock()  # guards the latest-message state below
         self._seg: deque[tuple[float, Time, np.ndarray]] = deque(maxlen=4)
         self._depth: deque[tuple[float, Time, np.ndarray]] = deque(maxlen=4)
         self._info: dict[str, CameraInfo] = {}
-        self._joints: dict[str, float] = {}
+        self._joints: dict[str, float] = dict(self.joint_map.fixed)  # logical names (robot_interface.md)
         self._odom: tuple[float, float, float] | None = None
         self._gripper_command: float | None = None
         self._used_pair: tuple[np.ndarray, np.ndarray] | None = None
@@ -139,18 +142,7 @@ class AffordanceNode(Node):
     # ------------------------------------------------------------------ sensor input
     def _on_image(self, msg: Image, kind: str) -> None:
         try:
-            array = image_to_numpy(msg)
-            if kind == "segmentation":
-                if array.ndim != 2 or array.dtype.kind not in "ui":
-                    raise ValueError(f"needs a single-channel integer image (16UC1/mono16/mono8), got '{msg.encoding}'")
-                array = array.astype(np.uint16, copy=False)
-            else:
-                if array.ndim != 2:
-                    raise ValueError(f"needs a single-channel depth image (32FC1 m or 16UC1 mm), got '{msg.encoding}'")
-                if array.dtype == np.uint16:  # REP 118: 16-bit depth is millimetres, 0 = no reading
-                    array = np.where(array == 0, np.nan, array.astype(np.float32) / 1000.0).astype(np.float32)
-                elif array.dtype != np.float32:
-                    raise ValueError(f"unsupported depth encoding '{msg.encoding}'")
+            array = segmentation_ids(msg) if kind == "segmentation" else depth_to_metres(msg)
         except ValueError as exc:
             self.get_logger().warning(f"dropping camera/{kind}/image_raw message: {exc}", throttle_duration_sec=10.0)
             return
@@ -164,10 +156,9 @@ class AffordanceNode(Node):
             self._info[kind] = msg
 
     def _on_joints(self, msg: JointState) -> None:
+        ours = self.joint_map.to_ours(msg.name, msg.position)
         with self._lock:
-            for name, pos in zip(msg.name, msg.position):
-                if math.isfinite(pos):
-                    self._joints[name] = float(pos)
+            self._joints.update({name: pos for name, pos in ours.items() if math.isfinite(pos)})
 
     def _on_odom(self, msg: Odometry) -> None:
         p, q = msg.pose.pose.position, msg.pose.pose.orientation
@@ -178,7 +169,8 @@ class AffordanceNode(Node):
     def _on_gripper_command(self, msg: JointTrajectory) -> None:
         if not msg.points:
             return
-        targets = [pos for name, pos in zip(msg.joint_names, msg.points[-1].positions) if name in GRIPPER_JOINTS]
+        ours = self.joint_map.to_ours(msg.joint_names, msg.points[-1].positions)
+        targets = [ours[name] for name in GRIPPER_JOINTS if name in ours]
         if targets:
             with self._lock:
                 self._gripper_command = float(sum(targets) / len(targets))

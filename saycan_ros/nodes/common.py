@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
@@ -14,6 +14,9 @@ from rclpy.node import Node
 
 from saycan_ros.core.errors import ConfigError, SayCanError
 from saycan_ros.core.kitchen import config_dir
+
+if TYPE_CHECKING:
+    from saycan_ros.ros_io.joint_map import JointMap
 
 DDS_PROFILE_VARS = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
 
@@ -97,6 +100,27 @@ def _problem(spec: Param, value: Any) -> str | None:
         return f"needs a value like {spec.default!r}"
     return spec.check(value) if spec.check else None
 
+
+def joint_map_params() -> list[Param]:
+    """The parameters that map our logical joints to a real robot's (executor and affordance node
+    must agree: config/robots/*.yaml sets them for both)."""
+    from saycan_ros.sim.robot_geometry import ARM, JOINTS
+
+    return [
+        Param("joint_names", list(JOINTS), f"the robot's joint for each of {', '.join(JOINTS)} in joint_states and "
+              f"trajectories; '' for {ARM}: the robot has no telescoping joint (it reads as the arm's minimum)"),
+        Param("joint_scales", [1.0] * len(JOINTS), "per joint of joint_names: robot position = offset + scale * ours"),
+        Param("joint_offsets", [0.0] * len(JOINTS), "per joint of joint_names: robot position = offset + scale * ours"),
+    ]
+
+
+def joint_map_from(node: Node, p: dict[str, Any], arm_min: float) -> "JointMap":
+    """The validated JointMap of joint_map_params() values (ConfigError naming the node)."""
+    from saycan_ros.ros_io.joint_map import JointMap
+    from saycan_ros.sim.robot_geometry import ARM
+
+    return JointMap.from_params(p["joint_names"], p["joint_scales"], p["joint_offsets"], fixed={ARM: arm_min},
+                                owner=node.get_name())
 
 def clock_seconds(node: Node) -> float:
     """The node's clock in seconds: simulated time under use_sim_time (a paused simulator pauses

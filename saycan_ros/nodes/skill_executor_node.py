@@ -4,7 +4,9 @@ It drives the robot only through the standard topics of docs/robot_interface.md 
 joint_states, arm/gripper JointTrajectory, depth + segmentation images), so the same node runs the
 PyBullet kitchen, Gazebo or a real robot. All behaviour lives in saycan_ros.skills (pure, tested
 without ROS); this node only keeps the latest sensor messages, turns them into an Observation per
-control tick, and turns the skill's Command into messages.
+control tick, and turns the skill's Command into messages. A real robot's joint names and units
+(joint_names/joint_scales/joint_offsets) and a TwistStamped cmd_vel (cmd_vel_stamped) are
+parameters: config/robots/ and docs/bringup.md.
 
 Concurrency: subscriptions only store the newest message under a lock (their own callback group);
 the execute callback (reentrant group) loops at control_rate_hz on a Rate, so a MultiThreadedExecutor
@@ -27,13 +29,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from builtin_interfaces.msg import Duration
-from geometry_msgs.msg import Twist
+from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import Odometry
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.exceptions import ROSInterruptException
 from rclpy.node import Node
+from rclpy.publisher import Publisher
 from rclpy.qos import QoSProfile, QoSReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Bool
@@ -44,10 +47,11 @@ from saycan_msgs.action import ExecuteSkill
 from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.skills import SkillLibrary
-from saycan_ros.nodes.common import Param, clock_seconds, declare_params, non_negative, one_of, positive, run_node
+from saycan_ros.nodes.common import (Param, clock_seconds, declare_params, joint_map_from, joint_map_params, non_negative,
+                                     one_of, positive, run_node)
 from saycan_ros.perception.camera_model import PinholeCamera
 from saycan_ros.ros_io.poses import quaternion_to_yaw
-from saycan_ros.ros_io.images import image_to_numpy, stamp_to_sec
+from saycan_ros.ros_io.images import depth_to_metres, segmentation_ids, stamp_to_sec
 from saycan_ros.sim.robot_geometry import ARM, LEFT, LIFT, RIGHT, load_robot_geometry
 from saycan_ros.skills.behaviours import SkillRunner, Skills, run_skill
 from saycan_ros.skills.config import DEFAULT_TIMEOUTS, ExecutorConfig
@@ -90,6 +94,11 @@ PARAMS = [
     Param("image_qos", "sensor_data", "camera subscriptions: sensor_data (best effort, matches any publisher) or reliable",
           one_of("sensor_data", "reliable")),
     Param("sync_slop_s", 0.05, "depth and segmentation frames pair when their stamps differ by at most this (s)", non_negative),
+    # a real robot's names and types (docs/bringup.md)
+    Param("cmd_vel_stamped", False, "publish geometry_msgs/TwistStamped (frame base_frame) on cmd_vel instead of Twist "
+          "(ros2_control's diff_drive_controller from Jazzy on)"),
+    Param("base_frame", "base_link", "header frame_id of a stamped cmd_vel", lambda v: None if v.strip() else "must not be empty"),
+    *joint_map_params(),
 ]
 
 
@@ -127,6 +136,8 @@ class SkillExecutorNode(Node):
             scan_angle=p["scan_angle"], travel_lift=self.robot.lift.clamp(p["travel_lift"]),
             hold_min_opening=p["hold_min_opening"], place_inset=p["place_inset"], min_pixels=p["min_pixels"])
         self.sync_slop = p["sync_slop_s"]
+        self.joint_map = joint_map_from(self, p, self.robot.arm.min)
+        self.stamped, self.base_frame = p["cmd_vel_stamped"], p["base_frame"]
         self.library = SkillLibrary.from_kitchen(self.kitchen)
         self.skills = Skills(self.kitchen, self.robot, self.config)
         self.mount = self.robot.camera.mount()
@@ -157,7 +168,7 @@ class SkillExecutorNode(Node):
         self.create_subscription(CameraInfo, "camera/depth/camera_info", self._on_info, image_qos, callback_group=sensors)
         # its own group: an e-stop must not wait behind an image callback
         self.create_subscription(Bool, "e_stop", self._on_e_stop, 10, callback_group=MutuallyExclusiveCallbackGroup())
-        self.cmd_pub = self.create_publisher(Twist, "cmd_vel", 10)
+        self.cmd_pub = self.create_publisher(TwistStamped if self.stamped else Twist, "cmd_vel", 10)
         self.arm_pub = self.create_publisher(JointTrajectory, "arm_controller/joint_trajectory", 10)
         self.gripper_pub = self.create_publisher(JointTrajectory, "gripper_controller/joint_trajectory", 10)
         self._rate = self.create_rate(self.config.control_rate_hz)
@@ -182,9 +193,12 @@ class SkillExecutorNode(Node):
 
     def _on_joints(self, msg: JointState) -> None:
         now = self._now()
+        ours = self.joint_map.to_ours(msg.name, msg.position)
+        if not ours:  # none of our joints (e.g. a wheels-only message): not news about the arm
+            return
         with self._lock:
-            joints = dict(self._joints[0]) if self._joints else {}
-            joints.update({n: float(v) for n, v in zip(msg.name, msg.position)})  # partial messages merge
+            joints = dict(self._joints[0]) if self._joints else dict(self.joint_map.fixed)
+            joints.update(ours)  # partial messages merge
             self._joints = (joints, now)
 
     def _keep(self, frames: list[_Frame], msg: Image) -> None:
@@ -233,7 +247,7 @@ class SkillExecutorNode(Node):
             return None
         depth_frame, seg_frame, info = pair
         try:
-            depth, seg = image_to_numpy(depth_frame.msg), image_to_numpy(seg_frame.msg)
+            depth, seg = depth_to_metres(depth_frame.msg), segmentation_ids(seg_frame.msg)
             camera = PinholeCamera.from_camera_info(info)
             if (camera.width, camera.height) != (depth.shape[1], depth.shape[0]):
                 camera = camera.scaled(depth.shape[1], depth.shape[0])
@@ -263,25 +277,37 @@ class SkillExecutorNode(Node):
                            camera_age=now - camera_t, percept=percept)
 
     def _apply(self, cmd: Command) -> None:
-        twist = Twist()
         with self._motion_lock:
-            twist.linear.x, twist.angular.z = self.guard.filter(float(cmd.twist[0]), float(cmd.twist[1]), self._now())
-            self.cmd_pub.publish(twist)
+            self._publish_twist(*self.guard.filter(float(cmd.twist[0]), float(cmd.twist[1]), self._now()))
             if self.guard.e_stopped:
                 return  # the arm and gripper hold too
             if cmd.arm is not None:
-                self.arm_pub.publish(self._trajectory((LIFT, ARM), (cmd.arm.lift, cmd.arm.arm), cmd.arm.duration))
+                self._send_trajectory(self.arm_pub, {LIFT: cmd.arm.lift, ARM: cmd.arm.arm}, cmd.arm.duration)
             if cmd.gripper is not None:
                 opening, duration = cmd.gripper
-                self.gripper_pub.publish(self._trajectory((LEFT, RIGHT), (opening, opening), duration))
+                self._send_trajectory(self.gripper_pub, {LEFT: opening, RIGHT: opening}, duration)
         if cmd.look:
             self._look_after = self._now()
 
-    def _trajectory(self, names: tuple[str, ...], positions: tuple[float, ...], duration: float) -> JointTrajectory:
+    def _publish_twist(self, linear: float = 0.0, angular: float = 0.0) -> None:
+        twist = Twist()
+        twist.linear.x, twist.angular.z = float(linear), float(angular)
+        if self.stamped:
+            msg = TwistStamped(twist=twist)
+            msg.header.stamp, msg.header.frame_id = self.get_clock().now().to_msg(), self.base_frame
+            self.cmd_pub.publish(msg)
+        else:
+            self.cmd_pub.publish(twist)
+
+    def _send_trajectory(self, publisher: Publisher, targets: dict[str, float], duration: float) -> None:
+        """One-point trajectory to logical joint targets, in the robot's joint names and units."""
+        names, positions = self.joint_map.to_robot(targets)
+        if not names:  # the robot has none of these joints
+            return
         msg = JointTrajectory()
-        msg.joint_names = list(names)
-        msg.points = [JointTrajectoryPoint(positions=[float(v) for v in positions], time_from_start=_duration(duration))]
-        return msg
+        msg.joint_names = names
+        msg.points = [JointTrajectoryPoint(positions=positions, time_from_start=_duration(duration))]
+        publisher.publish(msg)
 
     def _stop(self, hold_arm: bool) -> None:
         """Zero twist; with hold_arm, also freeze lift and arm where they are (a cancel mid-move).
@@ -289,10 +315,10 @@ class SkillExecutorNode(Node):
         with self._lock:
             joints = self._joints[0] if self._joints else {}
         try:
-            self.cmd_pub.publish(Twist())
+            self._publish_twist()
             self.guard.stopped(self._now())
             if hold_arm and LIFT in joints and ARM in joints:
-                self.arm_pub.publish(self._trajectory((LIFT, ARM), (joints[LIFT], joints[ARM]), 0.0))
+                self._send_trajectory(self.arm_pub, {LIFT: joints[LIFT], ARM: joints[ARM]}, 0.0)
         except Exception as exc:  # rclpy raises several types for an invalid context
             self._warn_once(f"could not stop the robot: {exc}")
 
@@ -395,7 +421,7 @@ class SkillExecutorNode(Node):
             return
         self._stopped = self._closing = True
         try:
-            self.cmd_pub.publish(Twist())
+            self._publish_twist()
         except Exception:  # the context may already be gone
             pass
         self.destroy_rate(self._rate)

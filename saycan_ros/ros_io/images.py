@@ -60,6 +60,28 @@ def image_to_numpy(msg: Image) -> np.ndarray:
     return array.reshape(height, width, channels) if channels > 1 else array.reshape(height, width)
 
 
+
+def depth_to_metres(msg: Image) -> np.ndarray:
+    """A depth image as float32 metres, NaN = no reading: 32FC1 (metres) or 16UC1/mono16
+    (millimetres, 0 = no reading, REP 118: what RealSense and OpenNI drivers publish raw).
+    ValueError for any other layout."""
+    array = image_to_numpy(msg)
+    if array.ndim != 2:
+        raise ValueError(f"needs a single-channel depth image (32FC1 m or 16UC1 mm), got '{msg.encoding}'")
+    if array.dtype == np.uint16:
+        return np.where(array == 0, np.nan, array.astype(np.float32) / 1000.0).astype(np.float32)
+    if array.dtype != np.float32:
+        raise ValueError(f"unsupported depth encoding '{msg.encoding}' (32FC1 m or 16UC1 mm)")
+    return array
+
+
+def segmentation_ids(msg: Image) -> np.ndarray:
+    """A segmentation image as uint16 class ids; ValueError unless single-channel integer."""
+    array = image_to_numpy(msg)
+    if array.ndim != 2 or array.dtype.kind not in "ui":
+        raise ValueError(f"needs a single-channel integer image (16UC1/mono16/mono8), got '{msg.encoding}'")
+    return array.astype(np.uint16, copy=False)
+
 def numpy_to_image(array: np.ndarray, encoding: str, stamp: Time | None = None, frame_id: str = "") -> Image:
     """An Image message for `array` in `encoding`; the dtype and channel count must match it."""
     dtype, channels = _layout(encoding)

@@ -94,8 +94,12 @@ def default_robot_file() -> Path:
 
 
 def load_robot_geometry(path: str | os.PathLike | None = None) -> RobotGeometry:
-    """Read and validate a robot file. Raises ConfigError naming the file and the bad key."""
+    """Read and validate a robot file. Raises ConfigError naming the file and the bad key.
+    A relative path not found from the working directory is looked up in the package's config
+    folder (so a parameter file can say `robot_file: robots/tiago_geometry.yaml`)."""
     path = Path(path) if path else default_robot_file()
+    if not path.is_absolute() and not path.exists() and (config_dir() / path).is_file():
+        path = config_dir() / path
     return parse_robot_geometry(read_yaml_file(path, "robot file"), source=str(path))
 
 

@@ -242,3 +242,69 @@ def test_bad_parameters_give_one_clear_error(ros_context):
         executor_node(ros_context, control_rate_hz=0.0)
     with pytest.raises(ConfigError, match="'garage'"):
         executor_node(ros_context, search_order=["table", "garage"])
+
+
+def test_robot_joint_names_units_and_stamped_cmd_vel(ros_context):
+    """A TIAGo-like robot: the lift is torso_lift_joint with an offset, no telescoping joint, a
+    TwistStamped cmd_vel. 'go to' raises the lift through the robot's joint name and units, then
+    drives with stamped twists in the configured frame."""
+    from geometry_msgs.msg import TwistStamped
+    from trajectory_msgs.msg import JointTrajectory
+
+    names = ["torso_lift_joint", "", "gripper_left_finger_joint", "gripper_right_finger_joint"]
+    node = executor_node(ros_context, sensor_timeout_s=2.0, cmd_vel_stamped=True, base_frame="base_footprint",
+                         joint_names=names, joint_scales=[1.0, 1.0, 1.0, 1.0], joint_offsets=[-0.72, 0.0, 0.0, 0.0])
+    robot = Node("fake_tiago", context=ros_context)  # also the action client (Client would subscribe Twist)
+    action = ActionClient(robot, ExecuteSkill, "execute_skill")
+    torso = [0.1]  # our lift 0.82: below travel height
+    sent: list[JointTrajectory] = []
+    stamped: list[TwistStamped] = []
+    odom_pub = robot.create_publisher(Odometry, "odom", 10)
+    joint_pub = robot.create_publisher(JointState, "joint_states", 10)
+
+    def on_trajectory(msg: JointTrajectory) -> None:
+        sent.append(msg)
+        torso[0] = msg.points[-1].positions[0]  # reached at once
+
+    robot.create_subscription(JointTrajectory, "arm_controller/joint_trajectory", on_trajectory, 10)
+    robot.create_subscription(TwistStamped, "cmd_vel", stamped.append, 10)
+
+    def publish() -> None:
+        odom = Odometry()
+        odom.pose.pose.orientation.w = 1.0
+        odom_pub.publish(odom)
+        joint_pub.publish(JointState(name=["wheel_left_joint", "torso_lift_joint", "arm_1_joint",
+                                           "gripper_left_finger_joint", "gripper_right_finger_joint"],
+                                     position=[3.0, torso[0], 0.2, 0.04, 0.04]))
+
+    robot.create_timer(0.05, publish)
+    try:
+        with Spinner(ros_context, node, robot):
+            assert action.wait_for_server(timeout_sec=30.0)
+            goal = ExecuteSkill.Goal(skill=Skill(text="go to the far counter", kind="go_to", location="far counter"))
+            running = wait_future(action.send_goal_async(goal), 30.0)
+            assert running.accepted
+            wait_for(lambda: any(abs(m.twist.linear.x) > 0.01 or abs(m.twist.angular.z) > 0.01 for m in stamped), 20,
+                     "stamped twists that move")
+            assert sent and list(sent[0].joint_names) == ["torso_lift_joint"]  # no arm joint on this robot
+            assert sent[0].points[-1].positions[0] == pytest.approx(node.config.travel_lift - 0.72)
+            assert all(m.header.frame_id == "base_footprint" for m in stamped)
+            wait_future(running.cancel_goal_async(), 10.0)
+            assert wait_future(running.get_result_async(), 10.0).result.error_code == R.CANCELED
+    finally:
+        node.close()
+        action.destroy()
+        for n in (node, robot):
+            n.destroy_node()
+
+
+@pytest.mark.parametrize("params, words", [
+    ({"joint_names": ["a", "b", "c"]}, "needs 4 entries"),
+    ({"joint_names": ["", "b", "c", "d"]}, "'joint_lift' must map to a robot joint"),
+    ({"joint_names": ["a", "b", "c", "c"]}, "twice"),
+    ({"joint_scales": [1.0, 0.0, 1.0, 1.0]}, "must not contain 0"),
+    ({"base_frame": " "}, "base_frame"),
+])
+def test_bad_robot_mapping_gives_one_clear_error(ros_context, params, words):
+    with pytest.raises(ConfigError, match=words):
+        executor_node(ros_context, **params)

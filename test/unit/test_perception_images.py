@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
 
-from saycan_ros.ros_io.images import image_to_numpy, make_camera_info, numpy_to_image
+from saycan_ros.ros_io.images import depth_to_metres, image_to_numpy, make_camera_info, numpy_to_image, segmentation_ids
 
 
 @pytest.mark.parametrize("encoding, dtype, shape", [
@@ -63,3 +63,24 @@ def test_camera_info_holds_intrinsics():
     assert (info.width, info.height, info.header.frame_id) == (320, 240, "camera_color_optical_frame")
     assert list(info.k) == [300.0, 0.0, 160.0, 0.0, 310.0, 120.0, 0.0, 0.0, 1.0]
     assert info.p[0] == 300.0 and info.p[6] == 120.0
+
+
+def test_depth_in_metres_from_real_camera_encodings():
+    """RealSense / OpenNI publish 16UC1 millimetres (0 = no reading); simulators 32FC1 metres."""
+    mm = np.array([[0, 1500], [250, 65535]], np.uint16)
+    metres = depth_to_metres(numpy_to_image(mm, "16UC1"))
+    assert metres.dtype == np.float32 and np.isnan(metres[0, 0])
+    np.testing.assert_allclose(metres[[0, 1, 1], [1, 0, 1]], [1.5, 0.25, 65.535], rtol=1e-6)
+    floats = np.array([[1.25, np.nan]], np.float32)
+    np.testing.assert_array_equal(depth_to_metres(numpy_to_image(floats, "32FC1")), floats)
+    with pytest.raises(ValueError, match="depth"):
+        depth_to_metres(numpy_to_image(np.zeros((2, 2, 3), np.uint8), "rgb8"))
+    with pytest.raises(ValueError, match="depth encoding 'mono8'"):
+        depth_to_metres(numpy_to_image(np.zeros((2, 2), np.uint8), "mono8"))
+
+
+def test_segmentation_ids_need_one_integer_channel():
+    ids = segmentation_ids(numpy_to_image(np.array([[0, 3]], np.uint8), "mono8"))
+    assert ids.dtype == np.uint16 and ids.tolist() == [[0, 3]]
+    with pytest.raises(ValueError, match="single-channel integer"):
+        segmentation_ids(numpy_to_image(np.zeros((2, 2, 3), np.uint8), "rgb8"))
