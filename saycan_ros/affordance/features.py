@@ -15,7 +15,24 @@ class AffordanceFeatures:
     # objects the robot knows are nowhere in the kitchen: it has looked at every location (e.g. a
     # failed "find") and never saw one
     known_absent: frozenset[str] | set[str] = field(default_factory=frozenset)
+    # what the search memory holds (when there is one): the kinds seen since it was cleared, and the
+    # fraction of the search locations looked at
+    seen: frozenset[str] | set[str] = field(default_factory=frozenset)
+    searched: float = 0.0
 
     @property
     def hands_empty(self) -> bool:
         return self.holding is None
+
+
+def features_to_json(features: AffordanceFeatures) -> dict:
+    """JSON-ready form (experience shards keep each attempt's features for the hand-calibrated baseline)."""
+    return {"robot_at": features.robot_at, "holding": features.holding,
+            "visible": {k: v for k, v in features.visible.items()}, "reachable": sorted(features.reachable),
+            "known_absent": sorted(features.known_absent), "seen": sorted(features.seen), "searched": features.searched}
+
+
+def features_from_json(data: dict) -> AffordanceFeatures:
+    return AffordanceFeatures(data["robot_at"], data["holding"], dict(data["visible"]), frozenset(data["reachable"]),
+                              frozenset(data.get("known_absent", ())), frozenset(data.get("seen", ())),
+                              float(data.get("searched", 0.0)))

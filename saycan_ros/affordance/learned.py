@@ -8,13 +8,14 @@ model reads (so collection in the simulator and the affordance node encode alike
 - the robot's state: finger opening, whether the fingers are closed on something and what
   perception says it is relative to the skill's object, lift and arm positions, the skill's target
   place relative to the base (distance, bearing, heading difference), the object's detected
-  distance;
+  distance; what the search memory holds about the object (seen since the instruction began, the
+  fraction of search places looked at, known to be absent);
 - the skill: its kind (one-hot) and the sentence embedding of its text (all-MiniLM-L6-v2, shipped
   by a PyPI package), so a new object or phrasing lands near the known ones.
 
 The network is small (a 3-layer CNN with coordinate channels, a text projection, an MLP): it trains
 on 2 CPU cores in minutes (`saycan train affordance`) and is evaluated against the hand-calibrated
-table on held-out states (`saycan eval-affordance`).
+table on held-out states (`saycan eval affordance`).
 """
 from __future__ import annotations
 
@@ -34,10 +35,10 @@ from saycan_ros.core.world import USER
 from saycan_ros.perception.camera_model import base_to_pixel, in_image
 from saycan_ros.perception.robot_adapter import PerceptionGeometry
 
-ENCODER_VERSION = 1
+ENCODER_VERSION = 2
 IMAGE_SIZE = (64, 48)  # width, height of the encoded image stack
 KINDS = ("find", "pick", "place", "go_to", "bring")
-STATE_DIM = len(KINDS) + 17
+STATE_DIM = len(KINDS) + 20
 LIFT, ARM, LEFT, RIGHT = "joint_lift", "joint_arm", "joint_gripper_left", "joint_gripper_right"
 MODEL_FILE, CONFIG_FILE = "value_function.safetensors", "value_function.json"
 EMBEDDINGS_FILE = "skill_embeddings.npz"  # the embeddings of the skill texts it was trained on (no encoder load)
@@ -94,8 +95,10 @@ def encode_observation(obs: Any, skill: Skill, kitchen: Kitchen, geometry: Perce
                  math.cos(lyaw - yaw), float(features.robot_at == target_place)]
     distance = features.visible.get(skill.object) if skill.object else None
     seen = [float(skill.object in features.visible), min(distance, 6.0) / 3.0 if distance is not None else 0.0]
+    kind_name = base_object_name(skill.object) if skill.object else ""
+    memory = [float(kind_name in features.seen), float(features.searched), float(kind_name in features.known_absent)]
     state = np.array([*kind, opening, *map(float, held_flags), lift_n, arm_n, *place,
-                      float(features.robot_at is None), *seen, 1.0], np.float32)
+                      float(features.robot_at is None), *seen, *memory, 1.0], np.float32)
     assert state.shape == (STATE_DIM,), state.shape
     return image.astype(np.float32), state
 
@@ -207,13 +210,22 @@ def predict(network: Any, images: np.ndarray, states: np.ndarray, texts: np.ndar
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
+def served_probability(p: float, skill: Skill, known_absent: frozenset[str] | set[str],
+                       known_absent_cap: float, floor: float) -> float:
+    """What the node serves for a network output: a find of a kind the search memory knows is absent
+    is capped (a fact, not an estimate), and every value lies in [floor, 1]."""
+    if skill.kind == "find" and base_object_name(skill.object) in known_absent:
+        p = min(float(p), known_absent_cap)
+    return float(min(1.0, max(floor, p)))
+
+
 class LearnedAffordance(AffordanceModel):
     """The affordance node's `model: learned`: the learned value function over the latest observation.
 
     Observation handling (the held-object memory, the search memory) is the perception model's:
     `perception` is a PerceptionAffordance the node updates as usual. What the search memory knows
     (every place looked at, the object never seen) is a fact, not an estimate: a find of a kind known
-    to be absent is capped at the hand-calibrated `find_known_absent`, which collection never shows.
+    to be absent is capped at the hand-calibrated `find_known_absent` (`served_probability`).
     """
 
     def __init__(self, perception: Any, folder: str | Path | None = None, floor: float = 0.01,
@@ -243,7 +255,5 @@ class LearnedAffordance(AffordanceModel):
                                     self.embeddings([s.text for _, s in rows]))
             cap = self.perception.params.find_known_absent
             for (i, s), p in zip(rows, probabilities):
-                if s.kind == "find" and base_object_name(s.object) in features.known_absent:
-                    p = min(float(p), cap)
-                values[i] = float(min(1.0, max(self.floor, p)))
+                values[i] = served_probability(p, s, features.known_absent, cap, self.floor)
         return values

@@ -177,6 +177,10 @@ class SearchMemory:
         if looked_at is not None:
             self.looked_at.add(looked_at)
 
+    def searched(self) -> float:
+        """The fraction of the search locations looked at."""
+        return len(self.looked_at & self.locations) / len(self.locations) if self.locations else 0.0
+
     def known_absent(self) -> frozenset[str]:
         if not self.locations or not self.locations <= self.looked_at:
             return frozenset()
@@ -251,6 +255,8 @@ class PerceptionAffordance(FeatureAffordance):
         if result.features.holding == UNKNOWN_HELD and memory is not None:
             result = replace(result, features=replace(result.features, holding=memory))
         if self.search_memory is not None:
-            result = replace(result, features=replace(result.features, known_absent=self.search_memory.known_absent()))
+            memory = self.search_memory
+            result = replace(result, features=replace(result.features, known_absent=memory.known_absent(),
+                                                      seen=frozenset(memory.seen), searched=memory.searched()))
         self.last_result = result
         return result.features

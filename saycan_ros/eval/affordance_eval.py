@@ -19,37 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from saycan_ros.core.errors import ConfigError
-
-
-def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney U with ties counted half); NaN with one class only."""
-    labels, scores = np.asarray(labels).astype(bool), np.asarray(scores, dtype=np.float64)
-    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores), dtype=np.float64)
-    sorted_scores = scores[order]
-    i = 0
-    while i < len(scores):  # average ranks over ties
-        j = i
-        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i:j + 1]] = 0.5 * (i + j) + 1.0
-        i = j + 1
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def brier(labels: np.ndarray, probabilities: np.ndarray) -> float:
-    return float(np.mean((np.asarray(probabilities, np.float64) - np.asarray(labels, np.float64)) ** 2))
-
-
-def reliability(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10) -> list[tuple[float, float, int]]:
-    """(mean predicted, observed success rate, count) per non-empty probability bin."""
-    probabilities, labels = np.asarray(probabilities, np.float64), np.asarray(labels, np.float64)
-    index = np.minimum((probabilities * bins).astype(int), bins - 1)
-    return [(float(probabilities[index == b].mean()), float(labels[index == b].mean()), int((index == b).sum()))
-            for b in range(bins) if (index == b).any()]
+from saycan_ros.core.metrics import brier, reliability, roc_auc
 
 
 @dataclass
@@ -78,11 +48,22 @@ def baseline_probabilities(features_json: Sequence[str], skill_texts: Sequence[s
     from saycan_ros.affordance.value_function import skill_affordance
     from saycan_ros.core.kitchen import load_kitchen
     from saycan_ros.core.skills import SkillLibrary
-    from saycan_ros.training.experience import features_from_json
+    from saycan_ros.affordance.features import features_from_json
 
     library = SkillLibrary.from_kitchen(kitchen or load_kitchen())
     return np.array([skill_affordance(features_from_json(json.loads(f)), library.get(str(s)))
                      for f, s in zip(features_json, skill_texts)], np.float64)
+
+
+def served_probabilities(raw: np.ndarray, features_json: Sequence[str], skill_texts: Sequence[str], kitchen) -> np.ndarray:
+    """The network's outputs as affordance_node serves them (known-absent cap, floor: LearnedAffordance)."""
+    from saycan_ros.affordance.learned import served_probability
+    from saycan_ros.affordance.value_function import AffordanceParams
+    from saycan_ros.core.skills import SkillLibrary
+
+    library, cap = SkillLibrary.from_kitchen(kitchen), AffordanceParams().find_known_absent
+    return np.array([served_probability(p, library.get(str(s)), frozenset(json.loads(f).get("known_absent", ())),
+                                        cap, 0.01) for p, f, s in zip(raw, features_json, skill_texts)])
 
 
 def plot_reliability(labels: np.ndarray, kinds: np.ndarray, learned: np.ndarray, baseline: np.ndarray,
@@ -131,19 +112,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="saycan eval affordance", description=__doc__.split("\n\n")[0])
     parser.add_argument("data", nargs="+", help="experience folder(s) from `saycan collect` (held-out seeds)")
     parser.add_argument("--model", default="", help="value function folder (default: the packaged models/affordance)")
+    parser.add_argument("--kitchen", default=None, help="kitchen file of the data (default: config/kitchen.yaml)")
     parser.add_argument("--plot", default="", help="reliability diagram PNG (default: DATA/reliability.png)")
     args = parser.parse_args(argv)
     from saycan_ros.affordance.learned import TextEmbeddings, default_value_function_folder, load_value_function, predict
-    from saycan_ros.training.experience import load_experience
+    from saycan_ros.core.kitchen import load_kitchen
+    from saycan_ros.training.experience import collection_seeds, load_experience
 
     data = load_experience(args.data)
     folder = args.model or default_value_function_folder()
     network, card = load_value_function(folder)
-    overlap = set(card.get("data_seeds", [])) & set(_seeds(args.data))
+    if not card.get("data_seeds"):
+        raise ConfigError(f"the card of {folder} does not say which collection seeds it was trained on")
+    overlap = set(card["data_seeds"]) & set(collection_seeds(args.data))
     if overlap:
         raise ConfigError(f"the evaluation data shares collection seed(s) {sorted(overlap)} with the training data")
-    learned = predict(network, data.image, data.state, TextEmbeddings().load(folder)([str(s) for s in data.skill]))
-    baseline = baseline_probabilities(data.features, data.skill)
+    kitchen = load_kitchen(args.kitchen)
+    raw = predict(network, data.image, data.state, TextEmbeddings().load(folder)([str(s) for s in data.skill]))
+    learned = served_probabilities(raw, data.features, data.skill, kitchen)
+    baseline = baseline_probabilities(data.features, data.skill, kitchen)
     table = score_table(data.label, data.kind, learned, baseline)
     print(format_table(table))
     plot = plot_reliability(data.label, data.kind, learned, baseline,
@@ -152,11 +139,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(summary_line(table))
     return 0
 
-
-def _seeds(folders: Sequence[str]) -> list[int]:
-    seeds = []
-    for folder in folders:
-        manifest = Path(folder) / "manifest.json"
-        if manifest.is_file():
-            seeds.append(int(json.loads(manifest.read_text()).get("seed", -1)))
-    return seeds

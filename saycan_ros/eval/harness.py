@@ -68,10 +68,9 @@ def make_world_factory(kind: str, kitchen: Kitchen, absence_memory: bool = True,
     if kind == "none":
         return lambda runner: NoAffordance()
     if kind == "learned":
-        from saycan_ros.eval.rendered_world import RenderedLearnedGrounding, RenderedLearnedWorld
+        from saycan_ros.eval.rendered_world import RenderedLearnedWorlds
 
-        grounding = RenderedLearnedGrounding(kitchen, value_function)
-        return lambda runner: RenderedLearnedWorld(grounding, runner, absence_memory)
+        return RenderedLearnedWorlds(kitchen, value_function, absence_memory)
     if kind == "symbolic":
         from saycan_ros.affordance.base import make_affordance_model
 
@@ -330,6 +329,8 @@ def _main(args) -> int:
                                     max_steps=args.max_steps, progress=progress)
         finally:
             scorer.close()
+            if hasattr(world_factory, "close"):
+                world_factory.close()
     else:
         from saycan_ros.eval.exec_mode import run_exec_mode
 

@@ -5,17 +5,18 @@ surfaces, the robot at its location's pose facing it, or at the start pose betwe
 object in the closed gripper), renders what the head camera sees, and lets `LearnedAffordance`
 score the skills from that observation, as the affordance node would in exec mode. The executor
 knows what it picked, so the held object is named (perception's held-object memory in the node);
-what the robot's searches showed absent comes from the runner (`known_absent`), as in the
-symbolic world grounding.
+what the robot has seen and where it has looked come from the runner (its search memory), as in
+the symbolic world grounding.
 """
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from saycan_ros.core.kitchen import Kitchen, base_object_name
 from saycan_ros.core.skills import Skill
 from saycan_ros.core.world import GRIPPER, KitchenState
+from saycan_ros.skills.config import search_places
 
 BETWEEN_PLACES_POSE = (0.0, 0.0, 0.0)  # where the robot stands when it is at no location
 
@@ -25,7 +26,7 @@ class RenderedLearnedGrounding:
 
     def __init__(self, kitchen: Kitchen, folder: str | None = None) -> None:
         from saycan_ros.affordance.learned import LearnedAffordance
-        from saycan_ros.affordance.perception_model import PerceptionAffordance
+        from saycan_ros.affordance.perception_model import PerceptionAffordance, SearchMemory
         from saycan_ros.core.skills import SkillLibrary
         from saycan_ros.perception.robot_adapter import perception_geometry
         from saycan_ros.sim.kitchen_world import KitchenWorld
@@ -35,6 +36,7 @@ class RenderedLearnedGrounding:
         self.robot = load_robot_geometry()
         self.world = KitchenWorld(kitchen, self.robot, {})
         self.perception = PerceptionAffordance(kitchen, geometry=perception_geometry(self.robot))
+        self.memory = SearchMemory(kitchen, tuple(search_places(kitchen)))
         self.model = LearnedAffordance(self.perception, folder,
                                        texts=SkillLibrary.from_kitchen(kitchen).texts)
         self._key: tuple | None = None
@@ -62,9 +64,18 @@ class RenderedLearnedGrounding:
             features = replace(features, holding=base_object_name(held))
         return self._observation, features
 
-    def affordances(self, state: KitchenState, skills: Sequence[Skill], known_absent: frozenset[str]) -> list[float]:
+    def affordances(self, state: KitchenState, skills: Sequence[Skill], seen: Iterable[str] = (),
+                    looked_at: Iterable[str] = ()) -> list[float]:
+        """`seen`, `looked_at`: what the robot has seen and where it has looked during the instruction;
+        the affordance node's SearchMemory turns them into the model's memory inputs, as at run time."""
         obs, features = self.observe(state)
-        return self.model.estimate_observation(obs, replace(features, known_absent=frozenset(known_absent)), skills)
+        memory = self.memory
+        memory.clear()
+        memory.seen |= set(seen) | set(features.visible)
+        memory.looked_at |= set(looked_at) | ({state.robot_at} & memory.locations)
+        features = replace(features, known_absent=memory.known_absent(), seen=frozenset(memory.seen),
+                           searched=memory.searched())
+        return self.model.estimate_observation(obs, features, skills)
 
     def close(self) -> None:
         self.world.close()
@@ -77,5 +88,21 @@ class RenderedLearnedWorld:
         self.grounding, self.runner, self.absence_memory = grounding, runner, absence_memory
 
     def affordances(self, skills: Sequence[Skill]) -> list[float]:
-        absent = self.runner.known_absent() if self.absence_memory else frozenset()
-        return self.grounding.affordances(self.runner.state, skills, absent)
+        runner = self.runner
+        if not self.absence_memory:  # the ablation: only what the camera shows now
+            return self.grounding.affordances(runner.state, skills)
+        return self.grounding.affordances(runner.state, skills, runner.seen, runner.looked_at)
+
+
+class RenderedLearnedWorlds:
+    """The world factory of a plan-mode run (runner -> RenderedLearnedWorld); close() frees the PyBullet world."""
+
+    def __init__(self, kitchen: Kitchen, folder: str | None = None, absence_memory: bool = True) -> None:
+        self.grounding = RenderedLearnedGrounding(kitchen, folder)
+        self.absence_memory = absence_memory
+
+    def __call__(self, runner) -> RenderedLearnedWorld:
+        return RenderedLearnedWorld(self.grounding, runner, self.absence_memory)
+
+    def close(self) -> None:
+        self.grounding.close()

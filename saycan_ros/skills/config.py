@@ -45,3 +45,8 @@ class ExecutorConfig:
 
     def timeout(self, kind: str) -> float:
         return float(self.timeouts.get(kind, 60.0))
+
+
+def search_places(kitchen) -> list[str]:
+    """The places of the kitchen the executor searches by default (its search_order), in order."""
+    return [p for p in ExecutorConfig().search_order if p in kitchen.locations]

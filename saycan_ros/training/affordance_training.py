@@ -9,7 +9,6 @@ model:=learned value_function:=FOLDER` and `saycan eval affordance --model FOLDE
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -38,8 +37,8 @@ def train(data_folders: Sequence[str], out: Path, seed: int = 0, epochs: int = 4
     from tqdm import tqdm
 
     from saycan_ros.affordance.learned import TextEmbeddings, build_network, predict, save_value_function
-    from saycan_ros.eval.affordance_eval import brier, roc_auc
-    from saycan_ros.training.experience import load_experience
+    from saycan_ros.core.metrics import brier, roc_auc
+    from saycan_ros.training.experience import collection_seeds, load_experience
 
     if epochs < 1 or batch_size < 1 or lr <= 0:
         raise ConfigError("--epochs and --batch-size must be at least 1 and --lr positive")
@@ -48,6 +47,9 @@ def train(data_folders: Sequence[str], out: Path, seed: int = 0, epochs: int = 4
     data = load_experience(data_folders)
     if len(set(data.label.tolist())) < 2:
         raise ConfigError("the experience holds only one outcome: collect more attempts")
+    if len(np.unique(data.state_seed)) < 10:
+        raise ConfigError(f"the experience holds only {len(np.unique(data.state_seed))} start states: collect more "
+                          "(a tenth of them is held back for validation)")
     train_idx, val_idx = split_by_state(data.state_seed, 0.1, seed)
     embeddings = embeddings or TextEmbeddings()
     from saycan_ros.core.kitchen import load_kitchen
@@ -63,7 +65,7 @@ def train(data_folders: Sequence[str], out: Path, seed: int = 0, epochs: int = 4
     labels = torch.as_tensor(data.label.astype(np.float32))
     loss_fn = torch.nn.BCEWithLogitsLoss()
     rng = np.random.default_rng(seed)
-    best, best_state, history = float("inf"), None, []
+    best, best_state, best_epoch, history = float("inf"), None, 0, []
     started = time.perf_counter()
     bar = tqdm(range(epochs), desc="train affordance", unit="epoch", dynamic_ncols=True, file=sys.stderr)
     for epoch in bar:
@@ -87,15 +89,13 @@ def train(data_folders: Sequence[str], out: Path, seed: int = 0, epochs: int = 4
             best, best_state = val_loss, {k: v.clone() for k, v in network.state_dict().items()}
             best_epoch = epoch + 1
     bar.close()
+    if best_state is None:
+        raise ConfigError("training diverged (the validation loss was never finite): try a smaller --lr")
     network.load_state_dict(best_state)
     network.eval()
     p = predict(network, data.image[val_idx], data.state[val_idx], texts[val_idx])
     y = data.label[val_idx]
-    seeds = []
-    for folder in data_folders:
-        manifest = Path(folder) / "manifest.json"
-        if manifest.is_file():
-            seeds.append(int(json.loads(manifest.read_text()).get("seed", -1)))
+    seeds = collection_seeds(data_folders)
     card = {"command": command, "seed": seed, "epochs": epochs, "best_epoch": best_epoch, "batch_size": batch_size,
             "lr": lr, "width": width, "text_dim": int(texts.shape[1]), "data_attempts": len(data),
             "data_states": int(len(np.unique(data.state_seed))), "data_seeds": seeds,

@@ -35,14 +35,16 @@ from typing import Sequence
 
 import numpy as np
 
-from saycan_ros.core.errors import ConfigError, SayCanError
+from saycan_ros.affordance.features import features_to_json
+from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.kitchen import Kitchen, base_object_name, load_kitchen
 from saycan_ros.core.skills import Skill, SkillLibrary
 from saycan_ros.core.world import DISPOSAL, USER
+from saycan_ros.skills.config import search_places
 
 SHARD_PATTERN = "shard-{:05d}.npz"
 ATTEMPTS_PER_STATE = 4
-WORK_PLACES = ("close counter", "far counter", "table")
+PRIOR_LOOKS = (0.35, 0.25, 0.2, 0.2)  # P(the robot has already looked at 0, 1, 2, 3 search places)
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ def _instance(kind: str, taken: set[str]) -> str:
 def random_start_state(kitchen: Kitchen, rng: np.random.Generator, seed: int, is_free) -> StartState:
     """A random start state; `is_free(x, y)` says whether the base fits at a position."""
     kinds = sorted(kitchen.objects)
-    places = [p for p in WORK_PLACES if p in kitchen.locations]
+    places = search_places(kitchen)
     scene: dict[str, str] = {}
     taken: set[str] = set()
     for _ in range(int(rng.integers(2, 11))):  # several of a kind happen (drawn with replacement)
@@ -126,8 +128,9 @@ def judge(skill: Skill, before: dict, after: dict, outcome_ok: bool, in_view_bef
     if kind == "bring":
         return (outcome_ok and after["robot_location"] == USER and before["robot_location"] != USER
                 and held_after is not None)
-    if kind == "pick":
-        return held_after is not None and base_object_name(held_after) == skill.object
+    if kind == "pick":  # holding something already: the executor refuses (a no-op at best)
+        return (outcome_ok and held_before is None and held_after is not None
+                and base_object_name(held_after) == skill.object)
     if kind == "place":
         if held_before is None or base_object_name(held_before) != skill.object or held_after is not None:
             return False
@@ -147,39 +150,70 @@ def kind_in_view(kitchen: Kitchen, segmentation: np.ndarray, kind: str, min_pixe
 
 
 # ---------------------------------------------------------------------------------------- one shard
-def collect_shard(shard: int, base_seed: int, n_attempts: int, out_dir: str, image_size: tuple[int, int]) -> int:
+_STOP = None  # in pool workers: a multiprocessing Event the main process sets on Ctrl-C
+
+
+def _worker_init(stop) -> None:
+    """Pool workers ignore SIGINT (an idle worker dying of it would break the pool and kill the busy
+    ones mid-save); the main process asks them to stop through `stop` instead."""
+    import signal
+
+    global _STOP
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _STOP = stop
+
+
+def collect_shard(shard: int, base_seed: int, n_attempts: int, out_dir: str, image_size: tuple[int, int],
+                  kitchen_file: str | None = None) -> int:
     """Collect `n_attempts` attempts into out_dir/shard-NNNNN.npz (seeded by base_seed and shard).
-    Returns the number of attempts written; on Ctrl-C writes those done so far."""
+    Returns the number of attempts written; when stopped (Ctrl-C) writes those done so far."""
     from saycan_ros.affordance.learned import ENCODER_VERSION, encode_observation
-    from saycan_ros.affordance.perception_model import PerceptionAffordance, PerceptionObservation
+    from saycan_ros.affordance.perception_model import PerceptionAffordance, PerceptionObservation, SearchMemory
     from saycan_ros.sim.kitchen_world import KitchenWorld
     from saycan_ros.sim.robot_geometry import load_robot_geometry
     from saycan_ros.skills.behaviours import HeldObject
     from saycan_ros.training.sim_skills import SimSkillLoop
 
-    kitchen, robot = load_kitchen(), load_robot_geometry()
+    kitchen, robot = load_kitchen(kitchen_file), load_robot_geometry()
     library = SkillLibrary.from_kitchen(kitchen)
     rng = np.random.default_rng([base_seed, shard])
     world = KitchenWorld(kitchen, robot, {}, image_size=image_size)
     loop = SimSkillLoop(kitchen, robot, world)
-    perception = PerceptionAffordance(kitchen, geometry=loop.geometry)
+    places = search_places(kitchen)
+    perception = PerceptionAffordance(kitchen, geometry=loop.geometry, search_memory=SearchMemory(kitchen, tuple(places)))
     rows: dict[str, list] = {k: [] for k in ("image", "state", "skill", "kind", "label", "code", "features",
                                              "state_seed", "sim_seconds")}
     try:
-        while len(rows["label"]) < n_attempts:
+        while len(rows["label"]) < n_attempts and not (_STOP is not None and _STOP.is_set()):
             seed = int(rng.integers(2**31))
             state = random_start_state(kitchen, rng, seed, lambda x, y: not world._footprint_hits(x, y))
-            world.reset(state.scene, seed=seed, start_pose=state.start_pose, holding=state.holding)
-            _, depth, seg = world.render()
-            before = world.world_state()
-            obs = PerceptionObservation(seg, depth, world.camera, world.joint_positions(), world.base_pose(),
-                                        gripper_command=robot.gripper.min if state.holding else None, stamp=0.0)
             perception.forget()
-            perception.update(obs)
+            gripper = robot.gripper.min if state.holding else None
+            clock = [0.0]
+
+            def look_from(pose: tuple[float, float, float]):
+                """Stand at `pose` and let perception see two frames (standing still: a look counts)."""
+                world.reset(state.scene, seed=seed, start_pose=pose, holding=state.holding)
+                _, depth, seg = world.render()
+                obs = None
+                for _ in range(2):
+                    clock[0] += 1.0
+                    obs = PerceptionObservation(seg, depth, world.camera, world.joint_positions(), world.base_pose(),
+                                                gripper_command=gripper, stamp=clock[0])
+                    perception.update(obs)
+                return obs, seg
+
+            # What the robot saw earlier in this instruction: it stood at some search places, facing them.
+            for place in rng.permutation(places)[:int(rng.choice(len(PRIOR_LOOKS), p=PRIOR_LOOKS))]:
+                look_from(tuple(kitchen.locations[place].pose))
+            obs, seg = look_from(state.start_pose)
+            before = world.world_state()
+            if state.holding and state.executor_knows_held:
+                # It was picked up: perception saw it between the fingers then (its held-object memory);
+                # the carrying pose keeps it out of view now, so this frame alone says '?'.
+                perception.search_memory.seen.add(base_object_name(state.holding))
             features = perception.current_features()
             if state.holding and state.executor_knows_held:
-                # It was picked up: perception's held-object memory saw it between the fingers then
-                # (the carrying pose keeps it out of view now, so this one frame alone says '?').
                 features = replace(features, holding=base_object_name(state.holding))
             for skill in choose_skills(library, state, sorted(features.visible), features.robot_at, rng):
                 if len(rows["label"]) >= n_attempts:
@@ -225,17 +259,6 @@ def collect_shard(shard: int, base_seed: int, n_attempts: int, out_dir: str, ima
     return len(rows["label"])
 
 
-def features_to_json(features) -> dict:
-    return {"robot_at": features.robot_at, "holding": features.holding,
-            "visible": {k: v for k, v in features.visible.items()}, "reachable": sorted(features.reachable)}
-
-
-def features_from_json(data: dict):
-    from saycan_ros.affordance.features import AffordanceFeatures
-
-    return AffordanceFeatures(data["robot_at"], data["holding"], dict(data["visible"]), frozenset(data["reachable"]))
-
-
 # ---------------------------------------------------------------------------------------- dataset
 @dataclass
 class Experience:
@@ -277,22 +300,43 @@ def load_experience(folders: Sequence[str | Path]) -> Experience:
                       list(cat["features"]), cat["state_seed"])
 
 
+def collection_seeds(folders: Sequence[str | Path]) -> list[int]:
+    """The collection seed of each folder (its manifest.json); ConfigError when one has none."""
+    seeds = []
+    for folder in folders:
+        manifest = Path(folder) / "manifest.json"
+        try:
+            seeds.append(int(json.loads(manifest.read_text())["seed"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            raise ConfigError(f"{folder} has no readable manifest.json with the collection seed (made by "
+                              "`saycan collect`)") from None
+    return seeds
+
+
 # ---------------------------------------------------------------------------------------- command
 def collect(out_dir: Path, attempts: int, seed: int, workers: int, shard_size: int,
-            image_size: tuple[int, int] = (320, 240)) -> int:
+            image_size: tuple[int, int] = (320, 240), kitchen_file: str | None = None) -> int:
     """Fill out_dir with shards until it holds `attempts` attempts (existing shards count: resumable)."""
     from tqdm import tqdm
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    from saycan_ros.affordance.learned import ENCODER_VERSION
+
     manifest = out_dir / "manifest.json"
+    settings = {"seed": seed, "shard_size": shard_size, "image_size": list(image_size), "kitchen": kitchen_file,
+                "encoder_version": ENCODER_VERSION}
     if manifest.exists():
         old = json.loads(manifest.read_text())
-        if old.get("seed") != seed or old.get("shard_size") != shard_size:
-            raise ConfigError(f"{out_dir} holds a collection with seed {old.get('seed')} and shard size "
-                              f"{old.get('shard_size')}: use another --out or the same options")
-    manifest.write_text(json.dumps({"seed": seed, "shard_size": shard_size, "image_size": list(image_size)}))
-    done = {int(f.stem.split("-")[1]): int(np.load(f)["label"].shape[0]) for f in out_dir.glob("shard-*.npz")
-            if ".tmp" not in f.name}
+        if any(old.get(k) != v for k, v in settings.items()):
+            raise ConfigError(f"{out_dir} holds a collection made with other settings ({old}); resume with the same "
+                              "options and code, or use another --out")
+    load_kitchen(kitchen_file)  # a bad kitchen file fails here, once, not in every worker
+    manifest.write_text(json.dumps(settings))
+    done = {}
+    for f in out_dir.glob("shard-*.npz"):
+        if ".tmp" not in f.name:
+            with np.load(f) as shard_data:
+                done[int(f.stem.split("-")[1])] = int(shard_data["label"].shape[0])
     have = sum(done.values())
     todo = (i for i in itertools.count() if i not in done)  # a partial shard (Ctrl-C) stays as it is
     need = max(0, attempts - have)
@@ -300,12 +344,17 @@ def collect(out_dir: Path, attempts: int, seed: int, workers: int, shard_size: i
                file=sys.stderr)
     start, written = time.time(), 0
     pending: dict[Future, int] = {}
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    import multiprocessing
+
+    stop = multiprocessing.get_context("fork").Event()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
+                             initializer=_worker_init, initargs=(stop,)) as pool:
         try:
             while need > 0 or pending:
                 while need - shard_size * len(pending) > 0 and len(pending) < workers:
                     shard = next(todo)
-                    pending[pool.submit(collect_shard, shard, seed, shard_size, str(out_dir), image_size)] = shard
+                    pending[pool.submit(collect_shard, shard, seed, shard_size, str(out_dir), image_size,
+                                        kitchen_file)] = shard
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     pending.pop(future)
@@ -313,12 +362,13 @@ def collect(out_dir: Path, attempts: int, seed: int, workers: int, shard_size: i
                     written += n
                     need -= n
                     bar.update(n)
-        except KeyboardInterrupt:  # the workers got the Ctrl-C too: they save their partial shards
+        except KeyboardInterrupt:  # the workers ignore SIGINT: ask them to save their partial shards and stop
+            stop.set()
             for future in list(pending):
                 try:
                     written += future.result()
-                except Exception:  # noqa: BLE001 - a worker killed mid-write loses only its own shard
-                    pass
+                except Exception as exc:  # noqa: BLE001 - a worker that died loses only its own shard
+                    print(f"collect: shard {pending[future]} lost: {exc}", file=sys.stderr)
             bar.close()
             print(f"collect: interrupted; {have + written} attempts on disk in {out_dir} (run again to resume)",
                   file=sys.stderr)
@@ -340,13 +390,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default="runs/experience", help="folder of shards (resumable)")
     parser.add_argument("--attempts", type=int, default=3000, help="attempts the folder should hold in all")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--kitchen", default=None, help="kitchen file (default: the package's config/kitchen.yaml)")
     parser.add_argument("--workers", type=int, default=max(1, min(os.cpu_count() or 1, 8)))
     parser.add_argument("--shard-size", type=int, default=48)
     args = parser.parse_args(argv)
     if args.attempts < 1 or args.shard_size < 1 or args.workers < 1:
         raise ConfigError("--attempts, --shard-size and --workers must be at least 1")
-    try:
-        collect(Path(args.out), args.attempts, args.seed, args.workers, args.shard_size)
-    except SayCanError:
-        raise
+    collect(Path(args.out), args.attempts, args.seed, args.workers, args.shard_size, kitchen_file=args.kitchen)
     return 0

@@ -89,6 +89,8 @@ def test_labels_count_effects_not_no_ops():
     pick = LIBRARY.get("pick up the apple")
     assert experience.judge(pick, _state("table"), _state("table", "apple#2"), True, False, False)
     assert not experience.judge(pick, _state("table"), _state("table", "orange"), True, False, False)
+    # already holding the apple: the executor refuses; no progress
+    assert not experience.judge(pick, _state("table", "apple"), _state("table", "apple"), False, False, False)
     place = LIBRARY.get("put down the apple")
     on_table = {"apple": {"location": "table"}}
     assert experience.judge(place, _state("table", "apple"), _state("table", None, on_table), True, False, False)
@@ -127,13 +129,24 @@ def test_collect_writes_shards_that_resume_and_agree_with_outcomes(tmp_path):
     data = experience.load_experience([tmp_path])
     assert len(data) == 6
     assert data.image.shape == (6, 4, IMAGE_SIZE[1], IMAGE_SIZE[0]) and data.state.shape == (6, STATE_DIM)
-    codes = np.load(tmp_path / "shard-00000.npz")["code"]
-    for label, code, kind in zip(data.label, codes, data.kind):
-        if code != "NONE":  # a skill that failed never counts as a success... except a pick that grasped
-            assert label == 0 or kind == "pick"
+    with np.load(tmp_path / "shard-00000.npz") as shard:
+        codes = shard["code"]
+    for label, code in zip(data.label, codes):
+        assert code == "NONE" or label == 0  # a skill the executor failed never counts as a success
     assert experience.collect(tmp_path, attempts=6, seed=3, workers=1, shard_size=6) == 0  # resumed: all there
-    with pytest.raises(ConfigError, match="seed 3"):
+    with pytest.raises(ConfigError, match="other settings"):
         experience.collect(tmp_path, attempts=6, seed=4, workers=1, shard_size=6)
+
+
+def test_collected_features_carry_the_search_memory_as_the_node_builds_it(tmp_path):
+    """Earlier looks go through the same PerceptionAffordance.update as in affordance_node: the
+    current place counts as looked at, and what the current frame shows counts as seen."""
+    experience.collect_shard(0, 11, 24, str(tmp_path), (320, 240))
+    data = experience.load_experience([tmp_path])
+    features = [json.loads(f) for f in data.features]
+    for f in features:
+        assert set(f["visible"]) <= set(f["seen"])
+    assert any(f["searched"] > 0 for f in features) and any(f["searched"] == 0 for f in features)
 
 
 def test_collect_shard_keeps_the_attempts_done_before_ctrl_c(tmp_path, monkeypatch):
@@ -244,3 +257,29 @@ def test_value_function_loading_errors_are_clear(tmp_path):
     (tmp_path / "value_function.json").write_text(json.dumps(card))
     with pytest.raises(ConfigError, match="retrain"):
         load_value_function(tmp_path)
+
+
+# ------------------------------------------------------------------------------------ packaged model in plan mode
+def test_plan_mode_grounding_renders_the_symbolic_state_for_the_packaged_value_function():
+    """The packaged models/affordance over images rendered from symbolic states (saycan eval --affordance learned)."""
+    from saycan_ros.core.world import KitchenState
+    from saycan_ros.eval.rendered_world import RenderedLearnedGrounding
+
+    grounding = RenderedLearnedGrounding(KITCHEN)
+    skills = [LIBRARY.get(t) for t in ("pick up the apple", "pick up the banana", "put down the sponge",
+                                       "put down the apple", "go to the close counter", "go to the table",
+                                       "find a banana", "done")]
+    try:
+        at_counter = KitchenState("close counter", None, {"apple": "close counter", "banana": "far counter"})
+        p = dict(zip([s.text for s in skills], grounding.affordances(at_counter, skills, frozenset())))
+        assert p["pick up the apple"] > 0.5 > p["pick up the banana"]
+        assert p["go to the table"] > 0.5 > p["go to the close counter"]
+        assert p["put down the sponge"] < 0.5 and p["done"] == 1.0
+        holding = KitchenState("close counter", "sponge", {"apple": "close counter", "sponge": "gripper"})
+        p = dict(zip([s.text for s in skills], grounding.affordances(holding, skills, frozenset())))
+        assert p["put down the sponge"] > 0.5 > p["put down the apple"]
+        assert p["pick up the apple"] < 0.5  # hands full
+        p_absent = grounding.affordances(at_counter, [LIBRARY.get("find a banana")], frozenset({"banana"}))
+        assert p_absent[0] <= 0.01 + 1e-9  # the search memory's verdict caps find
+    finally:
+        grounding.close()
