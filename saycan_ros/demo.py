@@ -27,6 +27,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("instruction", nargs="?", default=DEFAULT_INSTRUCTION, help=f"what the robot should do (default: '{DEFAULT_INSTRUCTION}')")
     parser.add_argument("--scene", default="default", help="start state from config/kitchen.yaml scenes (default: default)")
     parser.add_argument("--model", default="", help="language model: a local Hugging Face folder or .gguf file (default: embedded SmolLM2-135M)")
+    parser.add_argument("--affordance", choices=("perception", "learned", "none"), default=None,
+                        help="affordance_node's value function: hand-calibrated (perception), learned from the "
+                             "robot's experience (learned, models/affordance), or none (default: config/saycan.yaml)")
     parser.add_argument("--max-steps", type=bounded(int, 0, 1000), default=0, help="step limit, 1..1000 (default 0: the planner's parameter)")
     parser.add_argument("--top-k", type=bounded(int, 1, 57), default=5, help="candidates shown per step (default 5)")
     parser.add_argument("--out", default="", help="folder for the episode record (default: runs/demo-<time>)")
@@ -60,6 +63,8 @@ def main(argv: Sequence[str]) -> int:
     instruction = normalize_instruction(args.instruction)  # refuse a bad instruction before starting anything
     out = Path(args.out or Path(os.environ.get("SAYCAN_ROOT", ".")) / "runs" / f"demo-{datetime.now():%Y%m%d-%H%M%S}")
     nodes = parse_launch_file(find_launch_file("sim"), {"scene": args.scene, "model": args.model, "top_k": str(args.top_k)})
+    if args.affordance:
+        next(n for n in nodes if n.name == "affordance_node").params.append(("model", args.affordance))
     print(f"SayCan demo: \"{instruction}\"")
     print(f"  starting {len(nodes)} nodes as processes: {', '.join(n.name for n in nodes)}")
     print(f"  node logs: {out / 'logs'}")

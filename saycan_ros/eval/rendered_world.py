@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Iterable, Sequence
 
+from saycan_ros.affordance.features import UNKNOWN_HELD
 from saycan_ros.core.kitchen import Kitchen, base_object_name
 from saycan_ros.core.skills import Skill
 from saycan_ros.core.world import GRIPPER, KitchenState
@@ -72,6 +73,8 @@ class RenderedLearnedGrounding:
         memory = self.memory
         memory.clear()
         memory.seen |= set(seen) | set(features.visible)
+        if features.holding not in (None, UNKNOWN_HELD):
+            memory.seen.add(features.holding)  # it was seen when it was picked up
         memory.looked_at |= set(looked_at) | ({state.robot_at} & memory.locations)
         features = replace(features, known_absent=memory.known_absent(), seen=frozenset(memory.seen),
                            searched=memory.searched())

@@ -296,13 +296,17 @@ class TopicRecorder:
         self._lock = threading.Lock()
         self._subscriptions = []
         self._last: dict[str, int] = {}
-        for spec in topics:
-            name = node.resolve_topic_name(spec.topic)
-            writer.add_channel(name, type_name_of(spec.msg_class))
-            period_ns = int(spec.min_period_s * 1e9)
-            self._subscriptions.append(node.create_subscription(
-                spec.msg_class, spec.topic, lambda data, n=name, p=period_ns: self._on_message(n, p, data),
-                spec.qos, callback_group=group, raw=True))
+        try:
+            for spec in topics:
+                name = node.resolve_topic_name(spec.topic)
+                writer.add_channel(name, type_name_of(spec.msg_class))
+                period_ns = int(spec.min_period_s * 1e9)
+                self._subscriptions.append(node.create_subscription(
+                    spec.msg_class, spec.topic, lambda data, n=name, p=period_ns: self._on_message(n, p, data),
+                    spec.qos, callback_group=group, raw=True))
+        except BaseException:  # no half-made recorder: drop the subscriptions made so far, finish the file
+            self.close()
+            raise
 
     def _on_message(self, topic: str, period_ns: int, data: bytes) -> None:
         now = time.time_ns()

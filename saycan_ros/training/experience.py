@@ -45,6 +45,10 @@ from saycan_ros.skills.config import search_places
 SHARD_PATTERN = "shard-{:05d}.npz"
 ATTEMPTS_PER_STATE = 4
 PRIOR_LOOKS = (0.35, 0.25, 0.2, 0.2)  # P(the robot has already looked at 0, 1, 2, 3 search places)
+# How often each kind is tried: what the hand can do decides what is worth trying (putting down or
+# bringing with an empty gripper fails at once and teaches little; a few such attempts suffice).
+KIND_WEIGHTS = {True: {"place": 0.35, "bring": 0.2, "go_to": 0.2, "find": 0.15, "pick": 0.1},     # holding
+                False: {"pick": 0.35, "find": 0.25, "go_to": 0.2, "place": 0.1, "bring": 0.1}}   # empty
 
 
 @dataclass(frozen=True)
@@ -93,8 +97,9 @@ def random_start_state(kitchen: Kitchen, rng: np.random.Generator, seed: int, is
 
 def choose_skills(library: SkillLibrary, state: StartState, visible: Sequence[str], robot_at: str | None,
                   rng: np.random.Generator, n: int = ATTEMPTS_PER_STATE) -> list[Skill]:
-    """`n` different skills to try from `state`, about half of them ones that could work (the
-    object in view, the one held, one present in the kitchen) so both outcomes are well represented."""
+    """`n` different skills to try from `state`, kinds weighted by whether the gripper holds something
+    (KIND_WEIGHTS) and objects mostly ones that could work (in view, held, present in the kitchen),
+    so that both outcomes are well represented for every kind."""
     by_kind: dict[str, list[Skill]] = {}
     for s in library:
         if not s.is_done:
@@ -104,13 +109,14 @@ def choose_skills(library: SkillLibrary, state: StartState, visible: Sequence[st
     likely = {"pick": list(visible), "find": present, "place": held}
     chosen: dict[str, Skill] = {}
     kinds = sorted(by_kind)
+    weights = np.array([KIND_WEIGHTS[state.holding is not None].get(k, 0.1) for k in kinds])
     for _ in range(10 * n):
         if len(chosen) >= n:
             break
-        kind = kinds[int(rng.integers(len(kinds)))]
+        kind = kinds[int(rng.choice(len(kinds), p=weights / weights.sum()))]
         options = by_kind[kind]
         hint = likely.get(kind, [])
-        if hint and rng.random() < 0.6:
+        if hint and rng.random() < 0.7:
             options = [s for s in options if s.object in hint] or options
         elif kind == "go_to" and robot_at and rng.random() < 0.15:
             options = [s for s in options if s.location == robot_at] or options

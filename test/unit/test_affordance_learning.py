@@ -271,15 +271,19 @@ def test_plan_mode_grounding_renders_the_symbolic_state_for_the_packaged_value_f
                                        "find a banana", "done")]
     try:
         at_counter = KitchenState("close counter", None, {"apple": "close counter", "banana": "far counter"})
-        p = dict(zip([s.text for s in skills], grounding.affordances(at_counter, skills, frozenset())))
+        p = dict(zip([s.text for s in skills], grounding.affordances(at_counter, skills)))
         assert p["pick up the apple"] > 0.5 > p["pick up the banana"]
         assert p["go to the table"] > 0.5 > p["go to the close counter"]
         assert p["put down the sponge"] < 0.5 and p["done"] == 1.0
         holding = KitchenState("close counter", "sponge", {"apple": "close counter", "sponge": "gripper"})
-        p = dict(zip([s.text for s in skills], grounding.affordances(holding, skills, frozenset())))
+        p = dict(zip([s.text for s in skills], grounding.affordances(holding, skills)))
         assert p["put down the sponge"] > 0.5 > p["put down the apple"]
         assert p["pick up the apple"] < 0.5  # hands full
-        p_absent = grounding.affordances(at_counter, [LIBRARY.get("find a banana")], frozenset({"banana"}))
-        assert p_absent[0] <= 0.01 + 1e-9  # the search memory's verdict caps find
+        find_banana = [LIBRARY.get("find a banana")]
+        everywhere = ("close counter", "far counter", "table")
+        seen_it = grounding.affordances(at_counter, find_banana, seen={"banana"}, looked_at=everywhere[:1])
+        nowhere = grounding.affordances(at_counter, find_banana, seen={"apple"}, looked_at=everywhere)
+        assert seen_it[0] > 0.5
+        assert nowhere[0] <= 0.01 + 1e-9  # looked everywhere, never seen: known absent
     finally:
         grounding.close()

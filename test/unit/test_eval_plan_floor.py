@@ -1,13 +1,14 @@
 """CI-sized plan-mode run with the embedded language model: success must not fall below a floor.
 
 What runs: exactly what `saycan eval config/eval/dev.yaml` runs (the harness builds it): plan mode
-on the whole development set (68 episodes), the symbolic kitchen and affordance model (with the
+on the whole development set (76 episodes), the symbolic kitchen and affordance model (with the
 memory of failed searches), the embedded SmolLM2-135M with the packaged LoRA adapter
 (models/planner-lora) and the prompt it was trained with, score=sum.
 
-Measured (2 shared CPU cores, this machine busy with a second job): 59 of 68 episodes (87%):
-single 9/9, noun 10/10, verb 10/10, structured 6/9, embodiment 8/10, crowd 8/10, long 8/10;
-1.06 s per step, ~6 min for the set. Before the adapter (fixed few-shot prompt): 17/68.
+Measured (2 shared CPU cores, this machine busy with a second job): 64 of 76 episodes (84%):
+single 9/9, noun 10/10, verb 10/10, structured 6/9, embodiment 8/10, crowd 8/10, long 8/10,
+feasibility 5/8 (the family added with the learned value functions, issue 8); 1.06 s per step,
+~7 min for the set. Before the adapter (fixed few-shot prompt): 17/68 of the first seven families.
 
 FLOOR is one below that measured number: the planner is deterministic on one machine, but fp32
 sums differ by ~1e-4 between CPUs (test_language_transformers), enough to flip one near-tie.
@@ -27,8 +28,8 @@ from saycan_ros.eval.harness import (
 )
 from saycan_ros.eval.report import markdown_failures, markdown_table, summarize
 
-FLOOR = 58          # successful episodes of the development set: measured 59, less one (see above)
-MEASURED_N = 68
+FLOOR = 63          # successful episodes of the development set: measured 64, less one (see above)
+MEASURED_N = 76
 
 
 @pytest.mark.timeout(1200)
