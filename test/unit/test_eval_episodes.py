@@ -185,7 +185,7 @@ DEV = load_episodes(default_episode_file(), KITCHEN)
 
 def test_dev_set_is_large_covers_the_families_and_every_episode_is_solvable():
     assert len(DEV) >= 60
-    assert families(DEV) == ["single", "noun", "verb", "structured", "embodiment", "crowd", "long"]
+    assert families(DEV) == ["single", "noun", "verb", "structured", "embodiment", "crowd", "long", "feasibility"]
     library = SkillLibrary.from_kitchen(KITCHEN)
     for ep in DEV:
         limit = ep.max_steps or 12
