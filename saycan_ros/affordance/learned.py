@@ -32,14 +32,13 @@ from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.kitchen import Kitchen, base_object_name, models_dir
 from saycan_ros.core.skills import Skill
 from saycan_ros.core.world import USER
-from saycan_ros.perception.camera_model import base_to_pixel, in_image
+from saycan_ros.affordance.perception_model import ARM, LIFT, finger_opening, grasp_pixel
 from saycan_ros.perception.robot_adapter import PerceptionGeometry
 
 ENCODER_VERSION = 2
 IMAGE_SIZE = (64, 48)  # width, height of the encoded image stack
 KINDS = ("find", "pick", "place", "go_to", "bring")
 STATE_DIM = len(KINDS) + 20
-LIFT, ARM, LEFT, RIGHT = "joint_lift", "joint_arm", "joint_gripper_left", "joint_gripper_right"
 MODEL_FILE, CONFIG_FILE = "value_function.safetensors", "value_function.json"
 EMBEDDINGS_FILE = "skill_embeddings.npz"  # the embeddings of the skill texts it was trained on (no encoder load)
 
@@ -64,19 +63,18 @@ def encode_observation(obs: Any, skill: Skill, kitchen: Kitchen, geometry: Perce
     depth = np.asarray(obs.depth, dtype=np.float32)
     depth = np.where(np.isfinite(depth), np.clip(depth, 0.0, 4.0) / 4.0, 1.0)
     grasp = np.zeros(IMAGE_SIZE[::-1], np.float32)
-    lift, arm = obs.joints.get(LIFT), obs.joints.get(ARM)
-    if lift is not None and arm is not None:
-        projected = base_to_pixel(*geometry.grasp_point(lift, arm), obs.camera, geometry.mount)
-        if projected is not None and in_image(projected[0], projected[1], obs.camera):
-            u = projected[0] / obs.camera.width * IMAGE_SIZE[0]
-            v = projected[1] / obs.camera.height * IMAGE_SIZE[1]
-            yy, xx = np.mgrid[0:IMAGE_SIZE[1], 0:IMAGE_SIZE[0]]
-            grasp = np.exp(-((xx - u) ** 2 + (yy - v) ** 2) / (2 * 2.0 ** 2)).astype(np.float32)
+    projected = grasp_pixel(obs, geometry)
+    if projected is not None:
+        u = projected[0] / obs.camera.width * IMAGE_SIZE[0]
+        v = projected[1] / obs.camera.height * IMAGE_SIZE[1]
+        yy, xx = np.mgrid[0:IMAGE_SIZE[1], 0:IMAGE_SIZE[0]]
+        grasp = np.exp(-((xx - u) ** 2 + (yy - v) ** 2) / (2 * 2.0 ** 2)).astype(np.float32)
     image = np.stack([_area(target), _area(others), _area(depth), grasp])
 
     kind = np.array([skill.kind == k for k in KINDS], np.float32)
-    fingers = [obs.joints[j] for j in (LEFT, RIGHT) if j in obs.joints and math.isfinite(obs.joints[j])]
-    opening = float(np.mean(fingers)) / max(geometry.gripper_open, 1e-6) if fingers else 1.0
+    lift, arm = obs.joints.get(LIFT), obs.joints.get(ARM)
+    fingers = finger_opening(obs.joints)
+    opening = fingers / max(geometry.gripper_open, 1e-6) if fingers is not None else 1.0
     held = features.holding
     held_flags = [held is None, held == UNKNOWN_HELD, held not in (None, UNKNOWN_HELD) and held == skill.object,
                   held not in (None, UNKNOWN_HELD) and held != skill.object]

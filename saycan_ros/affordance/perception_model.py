@@ -47,6 +47,23 @@ class PerceptionObservation:
     stamp: float = 0.0                         # image stamp (s), reported with the estimate
 
 
+def finger_opening(joints: Mapping[str, float]) -> float | None:
+    """Mean finger opening (m) from the joint states; None without finite finger joints."""
+    fingers = [joints[j] for j in (LEFT, RIGHT) if j in joints and math.isfinite(joints[j])]
+    return sum(fingers) / len(fingers) if fingers else None
+
+
+def grasp_pixel(obs: PerceptionObservation, geometry: PerceptionGeometry) -> tuple[float, float, float] | None:
+    """(u, v, depth) of the grasp point in the image, or None when it is out of view / joints unknown."""
+    lift, arm = obs.joints.get(LIFT), obs.joints.get(ARM)
+    if lift is None or arm is None:
+        return None
+    projected = base_to_pixel(*geometry.grasp_point(lift, arm), obs.camera, geometry.mount)
+    if projected is None or not in_image(projected[0], projected[1], obs.camera):
+        return None
+    return projected
+
+
 @dataclass(frozen=True)
 class PerceptionResult:
     features: AffordanceFeatures
@@ -84,10 +101,9 @@ class PerceptionFeatureSource:
         return near - m <= d <= far + m and low - m <= position[2] <= high + m
 
     def gripper_closed_on_something(self, joints: Mapping[str, float], command: float | None) -> bool:
-        fingers = [joints[j] for j in (LEFT, RIGHT) if j in joints and math.isfinite(joints[j])]
-        if not fingers:
+        opening = finger_opening(joints)
+        if opening is None:
             return False  # no gripper state: assume empty rather than invent an object
-        opening = sum(fingers) / len(fingers)
         if opening <= self.min_held_opening:
             return False  # closed all the way: nothing between the fingers
         if command is not None:
@@ -95,14 +111,7 @@ class PerceptionFeatureSource:
         return opening < 0.9 * self.geometry.gripper_open  # no command known: partly closed = blocked
 
     def grasp_pixel(self, obs: PerceptionObservation) -> tuple[float, float, float] | None:
-        """(u, v, depth) of the grasp point in the image, or None when it is out of view / joints unknown."""
-        lift, arm = obs.joints.get(LIFT), obs.joints.get(ARM)
-        if lift is None or arm is None:
-            return None
-        projected = base_to_pixel(*self.geometry.grasp_point(lift, arm), obs.camera, self.geometry.mount)
-        if projected is None or not in_image(projected[0], projected[1], obs.camera):
-            return None
-        return projected
+        return grasp_pixel(obs, self.geometry)
 
     def held_object(self, obs: PerceptionObservation) -> str | None:
         """None (empty), the object's name, or '?' (something held, not identifiable in this image)."""
