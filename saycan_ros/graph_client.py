@@ -22,7 +22,7 @@ class GraphClient:
     def __init__(self, graph, name: str = "saycan_client"):
         import rclpy
         from rcl_interfaces.srv import SetParameters
-        from rclpy.action import ActionClient
+        from saycan_ros.ros_io.actions import ActionClient
         from rclpy.executors import MultiThreadedExecutor
         from rclpy.qos import DurabilityPolicy, QoSProfile
         from std_msgs.msg import String

@@ -165,7 +165,7 @@ def measure_cancels(client, watch: BaseWatch, places: Sequence[str], n: int, rng
 
 def run(args) -> tuple[list[float], float]:
     import rclpy
-    from rclpy.action import ActionClient
+    from saycan_ros.ros_io.actions import ActionClient
     from rclpy.executors import SingleThreadedExecutor
 
     from saycan_msgs.action import ExecuteSkill

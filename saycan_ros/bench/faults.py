@@ -59,7 +59,7 @@ class FaultBench:
         from saycan_ros.core.skills import SkillLibrary
         from saycan_ros.skills.config import ExecutorConfig
 
-        from rclpy.action import ActionClient
+        from saycan_ros.ros_io.actions import ActionClient
         from std_msgs.msg import Bool, String
 
         from saycan_msgs.action import ExecuteSkill

@@ -18,7 +18,7 @@ import threading
 from typing import Callable, Sequence
 
 from action_msgs.msg import GoalStatus
-from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from std_msgs.msg import String
@@ -38,6 +38,7 @@ from saycan_ros.core.prompt import normalize_instruction
 from saycan_ros.core.skills import Skill, SkillLibrary
 from saycan_ros.nodes.common import Param, declare_params, one_of, positive, run_node
 from saycan_ros.nodes.ros_calls import ServiceUnavailable, call_service, run_action
+from saycan_ros.ros_io.actions import ActionClient
 from saycan_ros.ros_io.codes import PLAN_CANCELED, PLAN_FAILED, PLAN_REJECTED, PLAN_SUCCEEDED, status_name
 
 Result = ExecuteInstruction.Result

@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from rclpy.action import ActionClient
+from saycan_ros.ros_io.actions import ActionClient
 from rclpy.client import Client
 from rclpy.task import Future
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import rclpy
 from action_msgs.msg import GoalStatus
-from rclpy.action import ActionClient, ActionServer, CancelResponse
+from rclpy.action import ActionServer, CancelResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from std_msgs.msg import String
@@ -25,6 +25,7 @@ from saycan_msgs.action import ExecuteInstruction, ExecuteSkill
 from saycan_msgs.msg import PlanStatus
 from saycan_msgs.srv import GetAffordances, ScoreSkills
 from saycan_ros.nodes.planner_node import PlannerNode
+from saycan_ros.ros_io.actions import ActionClient
 
 sys.path.insert(0, str(Path(__file__).parent))
 from helpers import Spinner, wait_for, wait_future  # noqa: E402

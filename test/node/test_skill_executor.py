@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
-from rclpy.action import ActionClient
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
@@ -21,6 +20,7 @@ from saycan_msgs.action import ExecuteSkill
 from saycan_msgs.msg import Skill
 from saycan_ros.core.errors import ConfigError
 from saycan_ros.nodes.skill_executor_node import SkillExecutorNode
+from saycan_ros.ros_io.actions import ActionClient
 from saycan_ros.skills.behaviours import HeldObject
 from saycan_ros.skills.types import ErrorCode
 

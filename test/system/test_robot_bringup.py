@@ -66,7 +66,7 @@ def wait_graph(graph, condition, timeout_s: float, what: str) -> None:
 
 @pytest.mark.parametrize("robot", [STRETCH, TIAGO], ids=lambda r: r.name)
 def test_go_to_drives_the_robot_through_its_own_driver_topics(robot: RobotInterface, private_domain, tmp_path):
-    from rclpy.action import ActionClient
+    from saycan_ros.ros_io.actions import ActionClient
     from rclpy.node import Node
 
     from saycan_msgs.action import ExecuteSkill
