@@ -77,6 +77,8 @@ PARAMS = (
     Param("max_catch_up_s", 0.25, "most simulated time one control tick may run; beyond it the sim slows down", positive),
     Param("publish_clock", True, "publish the simulated time on /clock and stamp messages with it "
           "(run the other nodes with use_sim_time:=true)"),
+    Param("fault_grasp_slip_p", 0.0, "fault injection: probability that a grasp slips during the lift (the "
+          "object drops back); for evaluating the closed loop, 0 on a normal run", _within(0.0, 1.0), dynamic=True),
     Param("stats_period_s", 30.0, "log the achieved real-time factor and camera rate this often (0: never)", non_negative),
 )
 
@@ -93,6 +95,7 @@ class SimNode(Node):
                                   physics_dt=1.0 / self.p["physics_rate_hz"], start_pose=tuple(self.p["start_pose"]),
                                   holding=self.p["start_holding"] or None)
         self._scene_name = self.p["scene"]
+        self.world.grasp_slip_p = self.p["fault_grasp_slip_p"]
 
         # Commands handed from the input callbacks to the physics tick.
         self._inbox = threading.Lock()
@@ -249,6 +252,7 @@ class SimNode(Node):
             self.world.reset(scene, seed=self.get_parameter("seed").value,
                              start_pose=tuple(self.get_parameter("start_pose").value),
                              holding=self.get_parameter("start_holding").value or None)
+            self.world.grasp_slip_p = self.get_parameter("fault_grasp_slip_p").value
         except SayCanError as exc:
             response.success, response.message = False, str(exc)
             self.get_logger().error(f"sim/reset failed: {exc}")

@@ -32,6 +32,7 @@ world_state() (the ground truth published on sim/world_state, used only to judge
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -48,6 +49,7 @@ FURNITURE_DISTANCE = 0.55  # furniture centre ahead of its location pose
 LOCATION_RADIUS = 0.5  # robot counts as "at" a location within this distance of its pose
 ROOM = (-3.0, 3.0, -3.0, 3.5)  # walls: x_min, x_max, y_min, y_max
 GRASP_FORCE = 60.0  # N: the grasp constraint's force limit
+SLIP_AFTER_S = 0.6  # an injected slip lets go this long after the grasp closed (during the lift)
 
 _COLOURS = {
     "counter": (0.86, 0.86, 0.83, 1), "table": (0.58, 0.40, 0.24, 1), "trash": (0.28, 0.30, 0.32, 1),
@@ -158,6 +160,10 @@ class KitchenWorld:
         self._held_constraint: int | None = None
         self._finger_floor: float | None = None
         self._scene: dict[str, str] = {}
+        # Fault injection (evaluation of the closed loop): a grasp slips with this probability.
+        self.grasp_slip_p = 0.0
+        self._slip_at: float | None = None
+        self._slipped = False  # no new grasp until the fingers open again
         self.reset(scene, holding=holding)
 
     # ------------------------------------------------------------------ lifecycle
@@ -184,6 +190,7 @@ class KitchenWorld:
         if start_pose is not None:
             self._start_pose = tuple(float(v) for v in start_pose)
         self._release()
+        self._slip_rng = random.Random(self._seed)  # the same slips after every reset with one seed
         for obj in self._objects.values():
             self._p.removeBody(obj.body)
         self._objects.clear()
@@ -253,6 +260,9 @@ class KitchenWorld:
         self._move_base(dt)
         self.sim_time += dt
         self._step_gripper_and_joints(dt)
+        if self._slip_at is not None and self.sim_time >= self._slip_at:
+            self._release()  # the fingers, still commanded closed, now close on nothing
+            self._slipped = True
         if self._held is not None:
             pos, orn = self._held_target()
             self._p.changeConstraint(self._held_constraint, jointChildPivot=pos,
@@ -289,7 +299,8 @@ class KitchenWorld:
                 self.joints.target(j) for j in GRIPPER_JOINTS) > (self._finger_floor or 0.0) + 0.005:
             self._release()
         candidate = None
-        if self._held is None and closing:
+        self._slipped = self._slipped and closing
+        if self._held is None and closing and not self._slipped:
             candidate = self._grasp_candidate()
         floor = self._finger_floor if self._held is not None else (candidate[1] if candidate else None)
         self.joints.step(self.sim_time, dt, {j: floor for j in GRIPPER_JOINTS} if floor is not None else None)
@@ -340,6 +351,8 @@ class KitchenWorld:
             body, -1, -1, -1, pybullet.JOINT_FIXED, [0, 0, 0], [0, 0, 0], pos, childFrameOrientation=orn)
         self._p.changeConstraint(self._held_constraint, maxForce=GRASP_FORCE)
         self._held, self._finger_floor = name, half_width
+        if self.grasp_slip_p > 0 and self._slip_rng.random() < self.grasp_slip_p:
+            self._slip_at = self.sim_time + SLIP_AFTER_S
 
     def _held_target(self) -> tuple:
         grip_pos, yaw = self._grasp_frame()
@@ -349,6 +362,7 @@ class KitchenWorld:
         if self._held_constraint is not None:
             self._p.removeConstraint(self._held_constraint)
         self._held, self._held_offset, self._held_constraint, self._finger_floor = None, None, None, None
+        self._slip_at = None
 
     # ------------------------------------------------------------------ state
     @property

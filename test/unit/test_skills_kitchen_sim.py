@@ -80,3 +80,16 @@ def test_pick_of_an_object_out_of_view_fails_without_driving_off(sim):
     assert out.code == ErrorCode.OBJECT_NOT_FOUND
     x, y, _ = sim.world.base_pose()
     assert math.hypot(x, y) < 0.05
+
+
+def test_an_injected_grasp_slip_fails_the_pick_and_leaves_the_object_to_retry(sim):
+    """sim_node's fault_grasp_slip_p: the executor's own check sees the object go, the apple stays
+    on the counter, and a second pick (no slip: p set back to 0) succeeds."""
+    sim.plan(("go to the close counter", "go_to", "", "close counter"))
+    sim.world.grasp_slip_p = 1.0
+    out = sim.run("pick up the apple", "pick", "apple")
+    assert not out.success and out.code == ErrorCode.GRASP_FAILED, out
+    assert sim.world.held_object is None and sim.where("apple") == "close counter"
+    sim.world.grasp_slip_p = 0.0
+    sim.plan(("pick up the apple", "pick", "apple", ""))
+    assert sim.world.held_object == "apple"
