@@ -33,6 +33,7 @@ class StepRecord:
     scoring_ms: float = 0.0          # language model
     affordance_ms: float = 0.0
     execution_ms: float = 0.0
+    replan_reason: str = ""          # set when this step replans after a failed skill: what failed and why
 
     def top(self, k: int) -> list[Candidate]:
         return self.candidates[:k]
@@ -87,7 +88,7 @@ def read_jsonl(path: str | Path) -> EpisodeRecord:
         outcome = SkillOutcome(**row["outcome"]) if row.get("outcome") else None
         episode.steps.append(StepRecord(
             row["index"], [Candidate(**c) for c in row["candidates"]], row["chosen"], outcome,
-            row["scoring_ms"], row["affordance_ms"], row["execution_ms"]))
+            row["scoring_ms"], row["affordance_ms"], row["execution_ms"], row.get("replan_reason", "")))
     episode.status, episode.error_msg = footer["status"], footer["error_msg"]
     episode.finished_at, episode.judgement = footer["finished_at"], footer.get("judgement", {})
     return episode

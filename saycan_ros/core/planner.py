@@ -14,6 +14,7 @@ from saycan_ros.core.episode import (
     EpisodeRecord, SkillOutcome, StepRecord,
 )
 from saycan_ros.core.errors import SayCanError
+from saycan_ros.core.feedback import failed_step_text, failure_note, replan_reason
 from saycan_ros.core.prompt import normalize_instruction
 from saycan_ros.core.scoring import combine
 from saycan_ros.core.skills import Skill, SkillLibrary
@@ -47,9 +48,12 @@ class PlanningError(SayCanError):
 class SayCanPlanner:
     """Runs one instruction to completion.
 
-    Closed loop: a skill that fails is not added to the steps so far (the world did not change
-    as planned); its affordance is multiplied by `failure_penalty` for each failure since the
-    last success, so the planner tries something else rather than repeating the same mistake.
+    Closed loop: a skill that fails does not count as executed (the world did not change as
+    planned); its affordance is multiplied by `failure_penalty` for each failure since the last
+    success. With `outcome_feedback` (Inner Monologue) the failure is also written into the
+    prompt's steps so far ("pick up the apple (failed: the grasp failed)"), so the language model
+    replans knowing what happened; without it the failed step is left out of the prompt. The step
+    after a failure records why it is a replanning (StepRecord.replan_reason).
     `max_failures` consecutive failures end the episode; so does one failure whose error code is in
     `final_codes` (an emergency stop: retrying would only be refused again).
     """
@@ -65,6 +69,7 @@ class SayCanPlanner:
         top_k: int = 5,
         max_failures: int = 3,
         failure_penalty: float = 0.3,
+        outcome_feedback: bool = False,
         final_codes: frozenset[int] = frozenset(),
         on_step: Callable[[StepRecord, str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
@@ -74,6 +79,7 @@ class SayCanPlanner:
         self.library, self.task, self.world, self.runner = library, task, world, runner
         self.max_steps, self.top_k = max_steps, top_k
         self.max_failures, self.failure_penalty = max_failures, failure_penalty
+        self.outcome_feedback = outcome_feedback
         self.final_codes = frozenset(final_codes)
         self.on_step = on_step or (lambda step, phase: None)
         self.should_stop = should_stop or (lambda: False)
@@ -88,12 +94,15 @@ class SayCanPlanner:
         texts = [s.text for s in skills]
         failures: dict[str, int] = {}
         consecutive_failures = 0
+        prompt_steps: list[str] = []  # the steps so far as the language model reads them
+        replanning = ""
         try:
             for index in range(1, limit + 1):
                 if self.should_stop():
                     episode.status = STATUS_CANCELED
                     break
-                step = self._decide(index, instruction, episode.executed, skills, texts, failures)
+                step = self._decide(index, instruction, prompt_steps, skills, texts, failures)
+                step.replan_reason, replanning = replanning, ""
                 episode.steps.append(step)
                 self.on_step(step, "chosen")
                 skill = self.library.get(step.chosen)
@@ -113,9 +122,13 @@ class SayCanPlanner:
                 step.execution_ms = (time.perf_counter() - started) * 1000
                 self.on_step(step, "finished")
                 if step.outcome.success:
+                    prompt_steps.append(skill.text)
                     failures.clear()
                     consecutive_failures = 0
                     continue
+                replanning = replan_reason(skill, step.outcome)
+                if self.outcome_feedback:
+                    prompt_steps.append(failed_step_text(skill.text, failure_note(skill, step.outcome)))
                 if self.should_stop():
                     episode.status = STATUS_CANCELED
                     break
@@ -143,11 +156,11 @@ class SayCanPlanner:
         episode.finished_at = time.time()
         return episode
 
-    def _decide(self, index: int, instruction: str, executed: list[str], skills: list[Skill],
+    def _decide(self, index: int, instruction: str, steps_so_far: list[str], skills: list[Skill],
                 texts: list[str], failures: dict[str, int]) -> StepRecord:
         started = time.perf_counter()
         try:
-            llm = list(self.task.score(instruction, executed, texts))
+            llm = list(self.task.score(instruction, steps_so_far, texts))
         except SayCanError as exc:
             raise PlanningError("scoring", f"language model scoring failed: {exc}") from exc
         scored = time.perf_counter()

@@ -74,9 +74,10 @@ def graph_nodes(args, kitchen_path: Path, affordance: str):
              if n.name != "visualization_node"]  # nobody watches an evaluation: one process less on 2 cores
     for node in nodes:
         if node.name == "sim_node":
-            node.params.append(("kitchen_file", str(kitchen_path)))
+            node.params += [("kitchen_file", str(kitchen_path)), ("fault_grasp_slip_p", float(args.grasp_slip))]
         elif node.name == "planner_node":
-            node.params.append(("score_mode", args.score))
+            node.params += [("score_mode", args.score), ("outcome_feedback", args.outcome_feedback == "on"),
+                            ("failure_penalty", args.failure_penalty)]
         elif node.name == "affordance_node" and affordance in ("none", "learned"):
             node.params.append(("model", affordance))
             if affordance == "learned" and args.value_function:

@@ -24,6 +24,7 @@ from saycan_ros.core.prompt import DEFAULT_RETRIEVED_EXAMPLES
 from saycan_ros.core.skills import Skill, SkillLibrary
 from saycan_ros.core.world import KitchenState, SymbolicRunner
 from saycan_ros.eval.episodes import Episode, failed_entries, families, load_episodes, state_summary
+from saycan_ros.eval.faults import FaultSpec, FaultyRunner
 from saycan_ros.eval.report import (
     EpisodeResult, StepResult, finite, markdown_report, markdown_table, summarize, summary_line,
     write_json, write_plot,
@@ -31,6 +32,7 @@ from saycan_ros.eval.report import (
 from saycan_ros.language.base import DEFAULT_ADAPTER
 
 DEFAULT_MAX_STEPS = 12
+DEFAULT_FAILURE_PENALTY = 0.3  # as planner_node's failure_penalty
 DATASET_CREDIT = ("Reference plans: SayCan dataset v0 (saycan_plan_v0_l.tsv), Ahn et al. 2022, "
                   "\"Do As I Can, Not As I Say: Grounding Language in Robotic Affordances\", CC BY 4.0.")
 
@@ -149,22 +151,28 @@ def where_it_went_wrong(ep: Episode, record: EpisodeRecord, unmet: list, library
 
 def run_plan_mode(episodes: Sequence[Episode], kitchen: Kitchen, library: SkillLibrary, task,
                   world_factory: Callable[[SymbolicRunner], object], *, max_steps: int = DEFAULT_MAX_STEPS,
-                  top_k: int = 5, progress: Callable[[int, int, EpisodeResult], None] | None = None
-                  ) -> list[EpisodeResult]:
-    """Run every episode in the symbolic kitchen with the given task grounding."""
+                  top_k: int = 5, progress: Callable[[int, int, EpisodeResult], None] | None = None,
+                  faults: FaultSpec | None = None, outcome_feedback: bool = False,
+                  failure_penalty: float = DEFAULT_FAILURE_PENALTY) -> list[EpisodeResult]:
+    """Run every episode in the symbolic kitchen with the given task grounding; with `faults`,
+    skills meet injected failures (saycan_ros.eval.faults), the same draws for every planner setting."""
     from saycan_ros.core.planner import SayCanPlanner
 
     results = []
     for i, ep in enumerate(episodes, 1):
         started = time.perf_counter()
-        runner = SymbolicRunner(kitchen, ep.initial_state(kitchen))
+        runner = (FaultyRunner(kitchen, ep.initial_state(kitchen), faults, i) if faults is not None and faults.any
+                  else SymbolicRunner(kitchen, ep.initial_state(kitchen)))
         planner = SayCanPlanner(library, task, world_factory(runner), runner,
-                                max_steps=ep.max_steps or max_steps, top_k=top_k)
+                                max_steps=ep.max_steps or max_steps, top_k=top_k,
+                                outcome_feedback=outcome_feedback, failure_penalty=failure_penalty)
         try:
             record = planner.run(ep.instruction)
         except SayCanError as exc:  # an instruction the planner refuses
             record = EpisodeRecord(ep.instruction, status="error", error_msg=str(exc))
         result = judge(ep, record, runner.state, library, kitchen)
+        if isinstance(runner, FaultyRunner):
+            result.meta["injected_faults"] = list(runner.faults)
         result.elapsed_s = time.perf_counter() - started
         results.append(result)
         if progress:
@@ -221,6 +229,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output folder (default: runs/eval-<timestamp>)")
     p.add_argument("--timeout", type=float, default=600.0, help="exec mode: wall-clock seconds per episode")
     p.add_argument("--quiet", action="store_true", help="no per-episode progress lines")
+    closed = p.add_argument_group("closed loop (plan mode): injected failures and how the planner hears of them")
+    closed.add_argument("--grasp-slip", type=float, default=0.0, metavar="P",
+                        help="probability that a pick which would succeed slips (GRASP_FAILED, object stays); "
+                             "exec mode: the simulator's fault_grasp_slip_p")
+    closed.add_argument("--moved-after-find", type=float, default=0.0, metavar="P",
+                        help="probability that a person moves the object just found elsewhere (once per episode)")
+    closed.add_argument("--fault-seed", type=int, default=0, help="seed of the injected failures")
+    closed.add_argument("--outcome-feedback", choices=("on", "off"), default="off",
+                        help="write failed skills into the prompt (Inner Monologue; planner_node outcome_feedback)")
+    closed.add_argument("--failure-penalty", type=float, default=DEFAULT_FAILURE_PENALTY,
+                        help="affordance factor per failure of the same skill (planner_node failure_penalty)")
     return p
 
 
@@ -307,6 +326,10 @@ def _main(args) -> int:
         raise ConfigError("give either an episode FILE or --reference-tsv, not both")
     if args.max_steps < 1:
         raise ConfigError("--max-steps must be at least 1")
+    if not 0.0 < args.failure_penalty <= 1.0:
+        raise ConfigError(f"--failure-penalty must be in (0, 1], got {args.failure_penalty}")
+    if args.mode == "exec" and args.moved_after_find:
+        raise ConfigError("--moved-after-find is a plan-mode fault; exec mode injects --grasp-slip in the simulator")
     kitchen = load_kitchen(args.kitchen)
     loaded = load_set(args, kitchen)
     episodes = select(loaded.episodes, args)
@@ -324,9 +347,15 @@ def _main(args) -> int:
         world_factory = make_world_factory(affordance, kitchen, absence_memory=not args.no_absence_memory,
                                            value_function=args.value_function or None)
         task, scorer = make_task_grounding(args)
+        faults = FaultSpec(args.grasp_slip, args.moved_after_find, args.fault_seed)
+        if faults.any:
+            notes.append(faults.describe() + f"; outcome feedback {args.outcome_feedback}, "
+                                              f"failure penalty {args.failure_penalty:g}")
         try:
             results = run_plan_mode(episodes, kitchen, library, task, world_factory,
-                                    max_steps=args.max_steps, progress=progress)
+                                    max_steps=args.max_steps, progress=progress, faults=faults,
+                                    outcome_feedback=args.outcome_feedback == "on",
+                                    failure_penalty=args.failure_penalty)
         finally:
             scorer.close()
             if hasattr(world_factory, "close"):
@@ -336,6 +365,9 @@ def _main(args) -> int:
 
         results, skipped = run_exec_mode(episodes, kitchen, args, affordance, out_dir, progress=progress)
         notes += skipped
+        if args.grasp_slip:
+            notes.append(f"injected faults: grasp slips p={args.grasp_slip:g} (simulator); outcome feedback "
+                         f"{args.outcome_feedback}, failure penalty {args.failure_penalty:g}")
     loaded = LoadedSet(loaded.label, loaded.episodes, notes)
 
     rows = summarize(results, families(episodes))

@@ -49,6 +49,8 @@ PARAMS = (
     Param("max_failures", 3, "consecutive failed skills that end an episode", positive),
     Param("failure_penalty", 0.3, "affordance factor per failure of the same skill since the last success",
           lambda v: None if 0.0 < v <= 1.0 else "must be in (0, 1]"),
+    Param("outcome_feedback", False, "write a failed skill into the language model's prompt with why it failed "
+          "(Inner Monologue), so it replans from what happened; false: leave it out of the prompt"),
     Param("score_mode", "sum", "task grounding: sum of the skill's token log-probs (SayCan) or their mean", one_of("sum", "mean")),
     Param("scoring_timeout_s", 120.0, "time limit of one ScoreSkills call", positive),
     Param("affordance_timeout_s", 10.0, "time limit of one GetAffordances call", positive),
@@ -263,7 +265,8 @@ class PlannerNode(Node):
 
         planner = SayCanPlanner(self.library, grounding, grounding, grounding, max_steps=self.p["max_steps"],
                                 top_k=self.p["top_k"], max_failures=self.p["max_failures"],
-                                failure_penalty=self.p["failure_penalty"], on_step=on_step, should_stop=should_cancel,
+                                failure_penalty=self.p["failure_penalty"], outcome_feedback=self.p["outcome_feedback"],
+                                on_step=on_step, should_stop=should_cancel,
                                 final_codes=frozenset({ExecuteSkill.Result.EMERGENCY_STOP}))
         try:
             episode = planner.run(instruction, max_steps or None)

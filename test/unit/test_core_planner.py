@@ -99,15 +99,16 @@ class ScriptedLanguageModel:
 class TableWorld:
     """Fake world grounding + runner: a dict of affordances and a list of skills that fail."""
 
-    def __init__(self, affordance=None, failing=()):
+    def __init__(self, affordance=None, failing=(), fail_once=()):
         self.affordance, self.failing, self.ran = affordance or {}, set(failing), []
+        self.fail_once = set(fail_once)  # fail the first try only (a slip)
 
     def affordances(self, skills):
         return [self.affordance.get(s.text, 0.9) for s in skills]
 
     def run(self, skill):
         self.ran.append(skill.text)
-        ok = skill.text not in self.failing
+        ok = skill.text not in self.failing and not (skill.text in self.fail_once and self.ran.count(skill.text) == 1)
         return SkillOutcome(ok, 0 if ok else 205, "" if ok else "grasp failed")
 
 
@@ -138,13 +139,49 @@ def test_affordance_overrides_the_language_model(library):
     assert episode.status == "max_steps"
 
 
-def test_failed_skill_is_penalised_and_not_added_to_the_prompt(library):
+def test_without_outcome_feedback_a_failed_skill_is_penalised_and_left_out_of_the_prompt(library):
     lm = ScriptedLanguageModel(PLAN)
     world = TableWorld(failing={"pick up the apple"})
-    episode = SayCanPlanner(library, lm, world, world, max_failures=2, failure_penalty=1e-9).run("throw away the apple")
+    episode = SayCanPlanner(library, lm, world, world, max_failures=2, failure_penalty=1e-9,
+                            outcome_feedback=False).run("throw away the apple")
     assert "pick up the apple" not in episode.executed
     assert world.ran.count("pick up the apple") == 1  # second time the penalty steers elsewhere
     assert all("pick up the apple" not in steps for steps in lm.calls)
+
+
+class FeedbackReadingModel(ScriptedLanguageModel):
+    """Fake task grounding that reads failures in the steps so far: it asks for the failed skill
+    again (a slipped grasp is worth another try), else follows the plan."""
+
+    def score(self, instruction, steps, skills):
+        self.calls.append(list(steps))
+        done = [s for s in steps if "(failed:" not in s]
+        failed = [s.split(" (failed:")[0] for s in steps[-1:] if "(failed:" in s]
+        wanted = failed[0] if failed else (self.plan[len(done)] if len(done) < len(self.plan) else "done")
+        return [-0.1 if s == wanted else -5.0 - 0.01 * i for i, s in enumerate(skills)]
+
+
+def test_outcome_feedback_writes_the_failure_into_the_prompt_and_records_why_it_replanned(library, tmp_path):
+    lm = FeedbackReadingModel(PLAN)
+    world = TableWorld(fail_once={"pick up the apple"})
+    episode = SayCanPlanner(library, lm, world, world, failure_penalty=1.0, outcome_feedback=True).run("throw away the apple")
+    assert lm.calls[2] == ["find an apple", "pick up the apple (failed: the grasp failed)"]
+    assert episode.status == "done" and episode.executed == PLAN + ["done"]
+    assert world.ran == ["find an apple", "pick up the apple", "pick up the apple", *PLAN[2:]]
+    assert [s.replan_reason for s in episode.steps] == ["", "", "'pick up the apple' failed: grasp failed", "", "", ""]
+    assert lm.calls[3] == ["find an apple", "pick up the apple (failed: the grasp failed)", "pick up the apple"]
+    restored = read_jsonl(episode.write_jsonl(tmp_path / "ep.jsonl"))
+    assert restored.steps[2].replan_reason == episode.steps[2].replan_reason
+
+
+def test_failure_notes_name_the_cause_by_result_code(library):
+    from saycan_ros.core.feedback import failed_step_text, failure_note
+
+    pick = library.get("pick up the apple")
+    assert failure_note(pick, SkillOutcome(False, 204, "the apple is not in view")) == "no apple in view"
+    assert failure_note(pick, SkillOutcome(False, 205, "lost the apple while lifting it")) == "the grasp failed"
+    assert failure_note(library.get("go to the table"), SkillOutcome(False, 999, "?")) == "it did not work"
+    assert failed_step_text("pick up the apple", "no apple in view") == "pick up the apple (failed: no apple in view)"
 
 
 def test_repeated_failures_end_the_episode(library):

@@ -173,10 +173,12 @@ def test_exec_mode_scenes_overrides_and_unsupported_starts(tmp_path):
                                       "holding: apple}, objects: {}"), KITCHEN)[0]
     assert "no objects" in unsupported_reason(bare)
 
-    args = argparse.Namespace(model="", score="mean", scorer="transformers", server_url=None)
+    args = argparse.Namespace(model="", score="mean", scorer="transformers", server_url=None, grasp_slip=0.25,
+                              outcome_feedback="off", failure_penalty=0.5)
     nodes = {n.name: n for n in graph_nodes(args, path, "none")}
     assert ("kitchen_file", str(path)) in nodes["sim_node"].params
-    assert ("score_mode", "mean") in nodes["planner_node"].params
+    assert ("fault_grasp_slip_p", 0.25) in nodes["sim_node"].params
+    assert {("score_mode", "mean"), ("outcome_feedback", False), ("failure_penalty", 0.5)} <= set(nodes["planner_node"].params)
     assert ("model", "none") in nodes["affordance_node"].params
     assert yaml.safe_load(path.read_text())["scenes"][scene_name(1)] == {"apple": "table", "orange": "table"}
     # each episode's topics go to its own file, named so that any id makes a safe file name
