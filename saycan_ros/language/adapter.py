@@ -89,6 +89,26 @@ def lora_state(wrapped: dict[str, LoRALinear]) -> dict[str, torch.Tensor]:
     return {f"{n}.{k}": getattr(m, k).detach().clone() for n, m in wrapped.items() for k in ("lora_A", "lora_B")}
 
 
+@torch.no_grad()
+def load_lora_weights(wrapped: dict[str, LoRALinear], folder: Path, rank: int) -> None:
+    """Copy a saved adapter's A/B matrices into freshly injected LoRA layers (to continue training)."""
+    from safetensors.torch import load_file
+
+    meta = read_meta(folder)
+    if int(meta.get("rank", -1)) != rank:
+        raise ModelLoadError(f"adapter {folder} has rank {meta.get('rank')}; training asked for rank {rank}")
+    try:
+        tensors = load_file(str(folder / WEIGHTS))
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read the adapter in {folder}: {exc}") from None
+    missing = [n for n in wrapped if f"{n}.lora_A" not in tensors]
+    if missing:
+        raise ModelLoadError(f"adapter {folder} lacks layers {missing[:3]}")
+    for name, m in wrapped.items():
+        m.lora_A.copy_(tensors[f"{name}.lora_A"].to(m.lora_A.dtype))
+        m.lora_B.copy_(tensors[f"{name}.lora_B"].to(m.lora_B.dtype))
+
+
 def save_adapter(folder: Path, wrapped: dict[str, LoRALinear], meta: dict[str, Any], prompt_yaml: str) -> None:
     from safetensors.torch import save_file
 

@@ -17,13 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from saycan_ros.core.episode import SkillOutcome
 from saycan_ros.core.errors import ConfigError
+from saycan_ros.core.feedback import failed_step_text, failure_note
 from saycan_ros.core.kitchen import Kitchen, base_object_name, config_dir, read_yaml_file
 from saycan_ros.core.prompt import instruction_key
 from saycan_ros.core.skills import SkillLibrary
 from saycan_ros.core.world import DISPOSAL, GRIPPER, USER, KitchenState, apply_skill
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 1  # the plans; with failure_fraction > 0 the data is version FAILURES_VERSION
+FAILURES_VERSION = 2
 PLACES = ("close counter", "far counter", "table")
 LANGUAGE_KEYS = ("deliver", "place", "throw", "go", "pick", "find", "held_suffix", "held_prefix", "here_suffix",
                  "put_down_here", "sequence", "all_of", "numbers", "polite_prefix", "polite_suffix",
@@ -65,9 +68,15 @@ class PlanDataGenerator:
     """Samples (instruction, plan) pairs; `exclude` holds instructions never to emit."""
 
     def __init__(self, kitchen: Kitchen, language: dict[str, Any], seed: int = 0,
-                 exclude: Iterable[str] = ()):
+                 exclude: Iterable[str] = (), failure_fraction: float = 0.0):
+        """`failure_fraction`: the share of plans with one failed step and its recovery written in
+        as the planner writes outcome feedback (core.feedback), so the model learns to read it."""
+        if not 0.0 <= failure_fraction <= 1.0:
+            raise ConfigError(f"failure_fraction must be in [0, 1], got {failure_fraction}")
         self.kitchen, self.lang = kitchen, language
+        self.failure_fraction = failure_fraction
         self.rng = random.Random(seed)
+        self.failure_rng = random.Random(seed + 77)  # its own stream: fraction 0 reproduces version 1
         self.exclude = {instruction_key(t) for t in exclude}
         self.library = SkillLibrary.from_kitchen(kitchen)
         self.skill_text = {(s.kind, s.object or s.location or ""): s.text for s in self.library}
@@ -103,7 +112,27 @@ class PlanDataGenerator:
             self._verify(state, steps)
         except _Unsuitable:
             return None
+        if self.failure_fraction and self.failure_rng.random() < self.failure_fraction:
+            steps = self._with_failure(steps)
         return PlanExample(self._polite(text), tuple(steps) + (self.done,), task)
+
+    # Failures a plan can meet, with the recovery a person would expect, by skill kind:
+    # (error code, the steps that follow the failed one before the plan goes on)
+    _RECOVERIES = {"pick": ((205, ("retry",)), (204, ("find", "retry"))), "place": ((206, ("retry",)),),
+                   "go_to": ((203, ("retry",)),), "bring": ((203, ("retry",)),)}
+
+    def _with_failure(self, steps: Sequence[str]) -> list[str]:
+        """The plan with one step failing once: 'pick up the apple (failed: the grasp failed)', then
+        the recovery ('pick up the apple' again; after 'no apple in view', 'find an apple' first)."""
+        candidates = [i for i, t in enumerate(steps) if self.library.get(t).kind in self._RECOVERIES]
+        if not candidates:
+            return list(steps)
+        i = self.failure_rng.choice(candidates)
+        skill = self.library.get(steps[i])
+        code, recovery = self.failure_rng.choice(self._RECOVERIES[skill.kind])
+        failed = failed_step_text(skill.text, failure_note(skill, SkillOutcome(False, code)))
+        extra = [self.skill_text[("find", skill.object)] if r == "find" else skill.text for r in recovery]
+        return [*steps[:i], failed, *extra, *steps[i + 1:]]
 
     # -- start states and references ----------------------------------------------------------
     def _start_state(self, held: bool) -> KitchenState:

@@ -26,7 +26,7 @@ from saycan_ros.core.errors import ConfigError, SayCanError
 from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.eval.episodes import evaluation_instructions
 from saycan_ros.training.plan_data import (
-    GENERATOR_VERSION, PlanDataGenerator, PlanExample, load_language, training_texts,
+    FAILURES_VERSION, GENERATOR_VERSION, PlanDataGenerator, PlanExample, load_language, training_texts,
 )
 
 PROMPT_YAML = """# The prompt an adapter was trained with (saycan train planner): no preamble, no examples.
@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=int, default=10, help="steps between checkpoints")
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (tests, smoke runs)")
+    p.add_argument("--failure-fraction", type=float, default=0.0,
+                   help="share of plans with one failed step and its recovery, written as the planner's outcome "
+                        "feedback (generator version 2; 0: version 1's plans)")
+    p.add_argument("--init-adapter", default="", metavar="FOLDER",
+                   help="start from this adapter's weights (same rank) instead of zero: continue a trained adapter")
     return p
 
 
@@ -110,7 +115,7 @@ def train(args, argv: Sequence[str] = ()) -> int:
     import torch
     from tqdm import tqdm
 
-    from saycan_ros.language.adapter import TARGETS, inject_lora, lora_state, save_adapter
+    from saycan_ros.language.adapter import TARGETS, inject_lora, load_lora_weights, lora_state, save_adapter
     from saycan_ros.language.base import ScorerConfig
     from saycan_ros.language.transformers_scorer import load_causal_lm
 
@@ -122,19 +127,21 @@ def train(args, argv: Sequence[str] = ()) -> int:
     out.mkdir(parents=True, exist_ok=True)
     kitchen = load_kitchen(args.kitchen)
     generator = PlanDataGenerator(kitchen, load_language(args.language), seed=args.seed,
-                                  exclude=evaluation_instructions())
+                                  exclude=evaluation_instructions(), failure_fraction=args.failure_fraction)
     examples = generator.generate(args.examples, max_tries=args.examples * 50)
     if len(examples) < args.batch_size:
         raise ConfigError(f"the generator made only {len(examples)} examples from {kitchen.source}")
     validation = PlanDataGenerator(kitchen, load_language(args.language), seed=args.seed + 10_000,
-                                   exclude={e.instruction for e in examples} | evaluation_instructions()
-                                   ).generate(max(16, args.examples // 20))
+                                   exclude={e.instruction for e in examples} | evaluation_instructions(),
+                                   failure_fraction=args.failure_fraction).generate(max(16, args.examples // 20))
 
     torch.manual_seed(args.seed)
     # "none": train on the plain base model, never on top of the packaged adapter
     loaded = load_causal_lm(ScorerConfig(model=args.model, adapter="none"))
     model, tokenizer = loaded.model, loaded.tokenizer
     wrapped = inject_lora(model, args.rank, args.alpha)
+    if args.init_adapter:
+        load_lora_weights(wrapped, Path(args.init_adapter), args.rank)
     params = [p for m in wrapped.values() for p in (m.lora_A, m.lora_B)]
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     data = encode(tokenizer, examples)
@@ -204,7 +211,9 @@ def train(args, argv: Sequence[str] = ()) -> int:
             "command": " ".join(["saycan train planner", *argv]),
             "seed": args.seed, "examples": len(examples), "epochs": args.epochs, "steps": total,
             "batch_size": args.batch_size, "lr": args.lr, "kitchen": _shown_path(kitchen.source),
-            "generator_version": GENERATOR_VERSION, "train_loss_last10": sum(losses[-10:]) / len(losses[-10:]),
+            "generator_version": data_version(args), "failure_fraction": args.failure_fraction,
+            "init_adapter": _shown_path(args.init_adapter) if args.init_adapter else "",
+            "train_loss_last10": sum(losses[-10:]) / len(losses[-10:]),
             "validation_loss": val_loss, "validation_examples": len(validation)}
     save_adapter(out, wrapped, meta, PROMPT_YAML)
     (out / "train_examples.jsonl").write_text("".join(
@@ -224,10 +233,14 @@ def _shown_path(path: str) -> str:
         return str(path)
 
 
+def data_version(args) -> int:
+    return FAILURES_VERSION if args.failure_fraction else GENERATOR_VERSION
+
+
 def _config(args, n_examples: int) -> dict:
     return {k: getattr(args, k) for k in ("seed", "examples", "epochs", "batch_size", "lr", "rank", "alpha",
-                                          "model", "kitchen", "language")} | {"n": n_examples,
-                                                                             "generator": GENERATOR_VERSION}
+                                          "model", "kitchen", "language", "failure_fraction", "init_adapter")
+            } | {"n": n_examples, "generator": data_version(args)}
 
 
 if __name__ == "__main__":

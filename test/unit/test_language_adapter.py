@@ -89,3 +89,12 @@ def test_train_planner_lowers_the_loss_resumes_and_its_adapter_loads(tmp_path, c
     finally:
         scorer.close()
     assert all(s.sum_logprob < 0 for s in scores)
+
+    # continuing from the adapter (--init-adapter) starts where it ended, not at the base model's loss
+    more = common[:-1] + [str(tmp_path / "continued"), "--init-adapter", str(out), "--max-steps", "1",
+                          "--failure-fraction", "0.5"]
+    assert main(more) == 0
+    continued = torch.load(tmp_path / "continued" / "checkpoint.pt", weights_only=False)["losses"]
+    assert continued[0] < 0.5 * losses[0]
+    assert json.loads((tmp_path / "continued" / "adapter.json").read_text())["generator_version"] == 2
+    assert main(more[:-4] + ["--rank", "8", "--fresh"]) == 2  # another rank: a clear error

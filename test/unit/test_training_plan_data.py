@@ -54,3 +54,29 @@ def test_training_text_is_what_the_scorer_sees_at_the_first_step():
     prompt, plan = training_texts(ex)
     assert prompt == "Human: bring me an apple\nRobot: 1."
     assert plan == " find an apple, 2. pick up the apple, 3. done."
+
+
+def test_failure_recoveries_are_written_as_the_planner_writes_outcome_feedback(kitchen):
+    from saycan_ros.core.feedback import failed_step_text
+
+    plain = PlanDataGenerator(kitchen, load_language(), seed=6).generate(200)
+    generator = PlanDataGenerator(kitchen, load_language(), seed=6, failure_fraction=0.3)
+    mixed = generator.generate(200)
+    assert [e.instruction for e in plain] == [e.instruction for e in mixed]  # fraction 0 is version 1's data
+    failed = [e for e in mixed if any("(failed:" in s for s in e.steps)]
+    assert 0.2 < len(failed) / len(mixed) < 0.4
+    library = SkillLibrary.from_kitchen(kitchen)
+    seen = set()
+    for ex, base in ((e, p) for e, p in zip(mixed, plain) if e in failed):
+        i = next(i for i, s in enumerate(ex.steps) if "(failed:" in s)
+        skill = library.get(base.steps[i])
+        note = ex.steps[i][len(skill.text) + len(" (failed: "):-1]
+        assert ex.steps[i] == failed_step_text(skill.text, note)
+        # the recovery: the same skill again, after finding the object when it was not in view
+        expected = ([generator.skill_text[("find", skill.object)]] if note.startswith("no ") else []) + [skill.text]
+        assert list(ex.steps[i + 1:i + 1 + len(expected)]) == expected
+        assert ex.steps[i + 1 + len(expected):] == base.steps[i + 1:]  # then the plan goes on as it was
+        seen.add(note if not note.startswith("no ") else "not in view")
+    assert seen >= {"the grasp failed", "not in view", "could not put it down"}
+    with pytest.raises(Exception, match="failure_fraction"):
+        PlanDataGenerator(kitchen, load_language(), failure_fraction=1.5)
