@@ -80,7 +80,7 @@ def wer_of(results, spoken) -> float:
     return word_error_rate([(spoken.words(ep.instruction), spoken.words(text)) for ep, _, _, text in results])
 
 
-def first_skills(episodes: Sequence, texts: Sequence[str]) -> list[tuple[str, ...]]:
+def first_skills(episodes: Sequence, texts: Sequence[str], quiet: bool = False) -> list[tuple[str, ...]]:
     """The planner's first PLAN_STEPS skills for each (episode start state, text), as `saycan eval`
     plans them (embedded model, its default prompt and adapter, symbolic affordances)."""
     from saycan_ros.core.kitchen import load_kitchen
@@ -92,8 +92,12 @@ def first_skills(episodes: Sequence, texts: Sequence[str]) -> list[tuple[str, ..
     task, _ = make_task_grounding(eval_parser().parse_args([]))
     runs = [dataclasses.replace(ep, instruction=text or "(nothing heard)", max_steps=PLAN_STEPS)
             for ep, text in zip(episodes, texts)]
+    def progress(i: int, n: int, _result) -> None:
+        if not quiet and (i % 10 == 0 or i == n):
+            print(f"  planned {i}/{n}", flush=True)
+
     results = run_plan_mode(runs, kitchen, library, task, make_world_factory("symbolic", kitchen),
-                            max_steps=PLAN_STEPS)
+                            max_steps=PLAN_STEPS, progress=progress)
     return [tuple(s.skill for s in r.steps[:PLAN_STEPS]) for r in results]
 
 
@@ -140,7 +144,7 @@ def run(args) -> int:
         keys = list(dict.fromkeys([(ep.id, ep.instruction) for ep in dev] + [(ep.id, t) for ep, _, _, t in results]))
         by_id = {ep.id: ep for ep in dev}
         print(f"planning {len(keys)} distinct (start state, text) pairs, {PLAN_STEPS} steps each ...", flush=True)
-        plans = dict(zip(keys, first_skills([by_id[i] for i, _ in keys], [t for _, t in keys])))
+        plans = dict(zip(keys, first_skills([by_id[i] for i, _ in keys], [t for _, t in keys], args.quiet)))
         agree = [plans[(ep.id, t)] == plans[(ep.id, ep.instruction)] for ep, _, _, t in results]
         same = sum(agree) / len(agree)
         for (ep, voice, wpm, t), ok in zip(results, agree):
