@@ -37,6 +37,7 @@ setup(
             "planner_node = saycan_ros.nodes.planner_node:main",
             "sim_node = saycan_ros.nodes.sim_node:main",
             "visualization_node = saycan_ros.nodes.visualization_node:main",
+            "voice_command_node = saycan_ros.nodes.voice_command_node:main",
         ],
     },
 )

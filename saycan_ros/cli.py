@@ -9,6 +9,7 @@
   saycan bench scoring          language-model scoring speed (naive vs KV cache vs packed)
   saycan bench cancel           how fast a cancelled skill brings the simulated base to rest
   saycan bench faults           the fault matrix: cancel, preempt, e-stop, killed nodes, bad input, soak
+  saycan bench voice            spoken instructions (espeak-ng, noise) -> recogniser WER and same first skills
   saycan train planner          adapt the language model to the kitchen (LoRA on generated plans)
   saycan train affordance DATA  fit the learned value function to collected experience
 """
@@ -80,9 +81,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _bench(argv: Sequence[str]) -> int:
-    if not argv or argv[0] not in ("scoring", "cancel", "faults"):
-        print("usage: saycan bench scoring|cancel|faults [options]   (see saycan bench faults --help)")
+    if not argv or argv[0] not in ("scoring", "cancel", "faults", "voice"):
+        print("usage: saycan bench scoring|cancel|faults|voice [options]   (see saycan bench faults --help)")
         return 2
+    if argv[0] == "voice":
+        from saycan_ros.bench.voice import main as bench_voice
+
+        return int(bench_voice(list(argv[1:])) or 0)
     if argv[0] == "cancel":
         from saycan_ros.bench.cancel import main as bench_cancel
 
