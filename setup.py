@@ -37,6 +37,7 @@ setup(
             "planner_node = saycan_ros.nodes.planner_node:main",
             "sim_node = saycan_ros.nodes.sim_node:main",
             "visualization_node = saycan_ros.nodes.visualization_node:main",
+            "viewer_node = saycan_ros.nodes.viewer_node:main",
         ],
     },
 )
