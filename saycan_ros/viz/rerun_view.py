@@ -15,8 +15,10 @@ from urllib.parse import quote
 import numpy as np
 
 from saycan_ros.core.errors import SayCanError
+from saycan_ros.viz.scene_markers import NS_PLAN, PLAN_ID, MarkerSpec
 from saycan_ros.viz.web_view import (
-    ARROW, BOX, CAMERA, DISC, KITCHEN, PLAN, SCORES, TABLE, SceneUpdate, ScoreView, Shape2D, Text, free_port_error,
+    ARROW, BOX, CAMERA, DISC, KITCHEN, PLAN, SCORES, TABLE, SceneUpdate, ScoreView, Shape2D, Text, entity_path,
+    free_port_error,
 )
 
 INSTALL_HINT = "the browser view needs rerun-sdk: run './scripts/setup.sh --with-viewer' (or 'make setup-view') once"
@@ -67,6 +69,9 @@ class RerunView:
             raise SayCanError(f"cannot serve the browser view: {exc}") from None
         self.url = viewer_url(web_port, grpc_port)
         self.logged: dict[str, int] = {}  # entity path -> times logged (tests and the node's summary)
+        # something at once: a page opened before the graph publishes shows the layout, not Rerun's welcome
+        waiting = "waiting for the graph: saycan/markers (visualization_node), saycan/plan, the camera ..."
+        self._log(entity_path(MarkerSpec(NS_PLAN, PLAN_ID, "TEXT_VIEW_FACING")), rr.TextDocument(waiting))
 
     def _log(self, path: str, archetype: Any) -> None:
         self.rec.log(path, archetype)
