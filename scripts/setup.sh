@@ -111,7 +111,7 @@ if [ "$with_browser" = 1 ]; then
     say $stage "chromium present ($(command -v chromium))"
   elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say $stage "chromium from Debian's packages (apt-get; for the browser view's test)"
-    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; } \
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } \
       > log/apt-chromium.txt 2>&1 || {
         tail -20 log/apt-chromium.txt >&2; echo "saycan setup: installing chromium failed (log/apt-chromium.txt)" >&2; exit 1; }
   else
