@@ -15,10 +15,8 @@ from urllib.parse import quote
 import numpy as np
 
 from saycan_ros.core.errors import SayCanError
-from saycan_ros.viz.scene_markers import NS_PLAN, PLAN_ID, MarkerSpec
 from saycan_ros.viz.web_view import (
-    ARROW, BOX, CAMERA, DISC, KITCHEN, PLAN, SCORES, TABLE, SceneUpdate, ScoreView, Shape2D, Text, entity_path,
-    free_port_error,
+    ARROW, BOX, CAMERA, DISC, KITCHEN, PLAN, SCORES, TABLE, SceneUpdate, ScoreView, Shape2D, Text, free_port_error,
 )
 
 INSTALL_HINT = "the browser view needs rerun-sdk: run './scripts/setup.sh --with-viewer' (or 'make setup-view') once"
@@ -36,7 +34,8 @@ def require_rerun() -> Any:
 
 def viewer_url(web_port: int, grpc_port: int, host: str = "localhost") -> str:
     """The page to open: Rerun's web viewer, told where its data comes from."""
-    return f"http://{host}:{web_port}/?url=" + quote(f"rerun+http://{host}:{grpc_port}/proxy", safe="")
+    return (f"http://{host}:{web_port}/?url=" + quote(f"rerun+http://{host}:{grpc_port}/proxy", safe="")
+            + "&hide_welcome_screen")  # straight to the layout, also before the first data
 
 
 class RerunView:
@@ -70,8 +69,7 @@ class RerunView:
         self.url = viewer_url(web_port, grpc_port)
         self.logged: dict[str, int] = {}  # entity path -> times logged (tests and the node's summary)
         # something at once: a page opened before the graph publishes shows the layout, not Rerun's welcome
-        waiting = "waiting for the graph: saycan/markers (visualization_node), saycan/plan, the camera ..."
-        self._log(entity_path(MarkerSpec(NS_PLAN, PLAN_ID, "TEXT_VIEW_FACING")), rr.TextDocument(waiting))
+        self._log(TABLE, rr.TextDocument("waiting for the planner's first decision ...", media_type=rr.MediaType.TEXT))
 
     def _log(self, path: str, archetype: Any) -> None:
         self.rec.log(path, archetype)

@@ -124,7 +124,7 @@ def test_browser_view_shows_robot_scores_and_camera(tmp_path):
             plan_pub.publish(decision)
             url = next(line for line in (tmp_path / "view.log").read_text().splitlines() if "browser view:" in line)
             url = url.split("browser view: ", 1)[1].split()[0]
-            assert url == f"http://localhost:{web_port}/?url=rerun%2Bhttp%3A%2F%2Flocalhost%3A{grpc_port}%2Fproxy"
+            assert url == f"http://localhost:{web_port}/?url=rerun%2Bhttp%3A%2F%2Flocalhost%3A{grpc_port}%2Fproxy&hide_welcome_screen"
             with HeadlessChromium(tmp_path / "profile") as browser:
                 browser.open(url)
                 stream = browser.wait_received(f"localhost:{grpc_port}/", noise_bytes, 90)

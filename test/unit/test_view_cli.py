@@ -44,4 +44,4 @@ def test_bad_port_argument_is_refused_by_argparse(capsys):
 
 
 def test_viewer_url_tells_the_page_where_its_data_is():
-    assert viewer_url(9090, 9876) == "http://localhost:9090/?url=rerun%2Bhttp%3A%2F%2Flocalhost%3A9876%2Fproxy"
+    assert viewer_url(9090, 9876) == "http://localhost:9090/?url=rerun%2Bhttp%3A%2F%2Flocalhost%3A9876%2Fproxy&hide_welcome_screen"
