@@ -38,6 +38,7 @@ setup(
             "sim_node = saycan_ros.nodes.sim_node:main",
             "visualization_node = saycan_ros.nodes.visualization_node:main",
             "voice_command_node = saycan_ros.nodes.voice_command_node:main",
+            "viewer_node = saycan_ros.nodes.viewer_node:main",
         ],
     },
 )

@@ -5,6 +5,7 @@
   saycan eval FILE              planning / execution success on an episode set
   saycan eval affordance DATA   learned vs hand-calibrated value functions on held-out experience (AUC, Brier)
   saycan replay RUN             a recorded episode again: its step tables, its topics re-published
+  saycan view                   watch the robot live in a web browser (camera, kitchen from above, scores)
   saycan collect                labelled skill attempts in the simulated kitchen (for value functions)
   saycan bench scoring          language-model scoring speed (naive vs KV cache vs packed)
   saycan bench cancel           how fast a cancelled skill brings the simulated base to rest
@@ -60,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "launch": _launch,
         "eval": _eval,
         "replay": lambda rest: __import__("saycan_ros.replay", fromlist=["main"]).main(rest),
+        "view": lambda rest: __import__("saycan_ros.view", fromlist=["main"]).main(rest),
         "collect": lambda rest: __import__("saycan_ros.training.experience", fromlist=["main"]).main(rest),
         "bench": lambda rest: _bench(rest),
         "train": lambda rest: _train(rest),

@@ -36,6 +36,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--timeout", type=bounded(float, 1, 86400), default=900.0, help="give up after this many seconds")
     parser.add_argument("--domain-id", type=bounded(int, 0, 101), default=None,
                         help="ROS_DOMAIN_ID of the demo's graph (default: a free one, printed, so nothing else on the machine interferes)")
+    parser.add_argument("--view", action="store_true",
+                        help="also serve the live browser view (see `saycan view`) and print its URL")
+    parser.add_argument("--view-port", type=bounded(int, 1, 65535), default=9090,
+                        help="HTTP port of the browser view (default 9090; its data stream uses the next free of 9876..)")
     parser.add_argument("--startup-timeout", type=bounded(float, 1, 3600), default=240.0, help="seconds to wait for the nodes to come up")
     return parser.parse_args(argv)
 
@@ -65,12 +69,15 @@ def main(argv: Sequence[str]) -> int:
     nodes = parse_launch_file(find_launch_file("sim"), {"scene": args.scene, "model": args.model, "top_k": str(args.top_k)})
     if args.affordance:
         next(n for n in nodes if n.name == "affordance_node").params.append(("model", args.affordance))
+    view_url = add_viewer(nodes, args.view_port) if args.view else ""
     print(f"SayCan demo: \"{instruction}\"")
     print(f"  starting {len(nodes)} nodes as processes: {', '.join(n.name for n in nodes)}")
     print(f"  node logs: {out / 'logs'}")
     domain = use_private_ros_domain(args.domain_id)
     print(f"  ROS_DOMAIN_ID={domain} (localhost only): export it to watch, e.g. ros2 topic echo /saycan/plan, "
           "or rviz2 -d config/saycan.rviz")
+    if view_url:
+        print(f"  browser view: {view_url}")
     started = time.monotonic()
     with LaunchedGraph(nodes, log_dir=out / "logs") as graph:
         client = GraphClient(graph, "saycan_demo")
@@ -93,6 +100,8 @@ def main(argv: Sequence[str]) -> int:
             recorder = record_episode(client.node, out / "episode.mcap", {"instruction": instruction})
             episode = client.execute(instruction, args.max_steps, args.timeout)
             world = client.world()[0]
+            if view_url and sys.stdin.isatty():
+                linger(view_url)
         finally:
             if recorder is not None:
                 recorder.close()
@@ -102,6 +111,31 @@ def main(argv: Sequence[str]) -> int:
     episode.judgement.update(judgement)
     report(episode, judgement, out, time.monotonic() - started, args.top_k)
     return 0 if judgement["success"] is not False else 1
+
+
+def add_viewer(nodes: list, web_port: int) -> str:
+    """Append viewer_node to the demo's nodes (refusing first when rerun-sdk is missing or the port
+    is taken); the page's URL."""
+    from saycan_ros.launch_runner import NodeSpec
+    from saycan_ros.view import check_can_serve
+    from saycan_ros.viz.rerun_view import viewer_url
+    from saycan_ros.viz.web_view import free_port_error
+
+    grpc_port = next((p for p in range(9876, 9976) if p != web_port and free_port_error({"": p}) is None), 9876)
+    check_can_serve(web_port, grpc_port)
+    nodes.append(NodeSpec("saycan_ros", "viewer_node", "viewer_node",
+                          params=[("web_port", str(web_port)), ("grpc_port", str(grpc_port))]))
+    return viewer_url(web_port, grpc_port)
+
+
+def linger(url: str) -> None:
+    """Keep the graph (and the page) up after the episode until Ctrl-C, at an interactive terminal."""
+    print(f"\n  the episode is over; the browser view stays at {url} until Ctrl-C", flush=True)
+    try:
+        while True:
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        pass
 
 
 def print_step(step: StepRecord) -> None:

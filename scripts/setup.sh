@@ -6,15 +6,22 @@
 #   scripts/setup.sh                what the demo needs
 #   scripts/setup.sh --with-server  also llama.cpp's OpenAI-compatible server (compiled, ~5 min on
 #                                   2 cores the first time): the tests of the `openai` scoring backend
+#   scripts/setup.sh --with-viewer  also Rerun's SDK for the browser view (`saycan view`; a 170 MB wheel)
+#   scripts/setup.sh --with-browser also Chromium from Debian's packages (apt, as root): the browser
+#                                   view's test opens the page in it headless
+# `make test` uses all three.
 set -euo pipefail
-with_server=0
+with_server=0 with_viewer=0 with_browser=0
 for arg in "$@"; do
   case "$arg" in
     --with-server) with_server=1 ;;
-    *) echo "saycan setup: unknown option '$arg' (use --with-server)" >&2; exit 2 ;;
+    --with-viewer) with_viewer=1 ;;
+    --with-browser) with_browser=1 ;;
+    *) echo "saycan setup: unknown option '$arg' (use --with-server, --with-viewer, --with-browser)" >&2; exit 2 ;;
   esac
 done
-stages=$((4 + with_server))
+stages=$((4 + with_server + with_viewer + with_browser))
+stage=3
 # "==> [i/n] what (12 s)": one line per stage with the seconds since set-up started
 say() { echo "==> [$1/$stages] $2 ($SECONDS s)"; }
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -73,13 +80,42 @@ say 3 "embedded language model"
 
 # 4. (tests) llama.cpp's server, for the openai backend's tests; the demo does not need it.
 if [ "$with_server" = 1 ]; then
+  stage=$((stage + 1))
   server_hash="$(hash_of requirements-server.txt requirements.lock)"
   if ! stage_done server "$server_hash"; then
-    say 4 "llama.cpp's OpenAI-compatible server for the openai backend's tests (compiled once, ~5 min on 2 cores; pip caches the wheel)"
+    say $stage "llama.cpp's OpenAI-compatible server for the openai backend's tests (compiled once, ~5 min on 2 cores; pip caches the wheel)"
     CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" pip_install -r requirements-server.txt -c requirements.lock
     mark_done server "$server_hash"
   else
-    say 4 "llama.cpp server up to date"
+    say $stage "llama.cpp server up to date"
+  fi
+fi
+
+# 5. (saycan view, tests) Rerun's SDK: the browser view's page and data server.
+if [ "$with_viewer" = 1 ]; then
+  stage=$((stage + 1))
+  viewer_hash="$(hash_of requirements-view.txt requirements.lock)"
+  if ! stage_done viewer "$viewer_hash"; then
+    say $stage "Rerun's SDK for the browser view (saycan view; a 170 MB wheel)"
+    pip_install -r requirements-view.txt -c requirements.lock
+    mark_done viewer "$viewer_hash"
+  else
+    say $stage "browser view (Rerun) up to date"
+  fi
+fi
+
+# 6. (tests) Chromium, headless, for the browser view's test: Debian's package, installed with apt.
+if [ "$with_browser" = 1 ]; then
+  stage=$((stage + 1))
+  if command -v chromium >/dev/null 2>&1; then
+    say $stage "chromium present ($(command -v chromium))"
+  elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say $stage "chromium from Debian's packages (apt-get; for the browser view's test)"
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } \
+      > log/apt-chromium.txt 2>&1 || {
+        tail -20 log/apt-chromium.txt >&2; echo "saycan setup: installing chromium failed (log/apt-chromium.txt)" >&2; exit 1; }
+  else
+    say $stage "chromium missing: install Debian's 'chromium' package (as root) for the browser view's test"
   fi
 fi
 
