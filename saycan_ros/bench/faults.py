@@ -12,7 +12,6 @@ killed) and whether data was lost (a goal left without a result). The last line 
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
@@ -64,6 +63,7 @@ class FaultBench:
 
         from saycan_msgs.action import ExecuteSkill
         from saycan_msgs.msg import PlanStatus
+        from saycan_ros.ros_io.qos import E_STOP_QOS
 
         self.graph, self.client, self.kitchen, self.log = graph, client, kitchen, log
         self.rng = random.Random(seed)
@@ -73,7 +73,7 @@ class FaultBench:
         self.watch = BaseWatch(node)
         self.skill_action = ActionClient(node, ExecuteSkill, "execute_skill")
         self.command_pub = node.create_publisher(String, "saycan/command", 10)
-        self.e_stop_pub = node.create_publisher(Bool, "e_stop", 10)
+        self.e_stop_pub = node.create_publisher(Bool, "e_stop", E_STOP_QOS)
         self._lock = threading.Lock()
         self.plans: list = []
         node.create_subscription(PlanStatus, "saycan/plan", self._on_plan, 100)
@@ -364,40 +364,21 @@ def case_malformed_services(b: FaultBench) -> CaseResult:
 
 # -- soak ----------------------------------------------------------------------------------------
 
-def process_sample(pid: int) -> dict[str, float]:
-    """RSS (MB), threads and open file descriptors of a process, from /proc."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-    return {"rss_mb": int(fields["VmRSS"].split()[0]) / 1024, "threads": int(fields["Threads"]),
-            "fds": len(os.listdir(f"/proc/{pid}/fd"))}
-
-
 def soak(b: FaultBench, n: int) -> tuple[CaseResult, float]:
-    places = ["table", "close counter", "far counter", "trash can"]
-    warm_up = max(1, n // 10)
-    samples: dict[str, list[dict[str, float]]] = {name: [] for name in b.graph.processes}
-    failures = 0
+    """N instructions on the matrix's (driving) graph; `saycan bench soak` runs the long dry-run one."""
+    from saycan_ros.bench.soak import growth_by_node, run_soak, table, warm_up_count
+
     b.fresh_scene()
-    for i in range(n):
-        episode = b.client.execute(f"go to the {places[i % len(places)]}", 4, 180.0)
-        failures += episode.status != "done"
-        if i + 1 == warm_up or i + 1 == n:
-            for name, process in b.graph.processes.items():
-                samples[name].append(process_sample(process.pid))
-        if (i + 1) % 10 == 0:
-            b.log(f"    soak {i + 1}/{n} ({failures} not done)")
-    growth = max((s[-1]["rss_mb"] - s[0]["rss_mb"]) / s[0]["rss_mb"] for s in samples.values() if len(s) == 2)
-    threads = {name: (s[0]["threads"], s[-1]["threads"]) for name, s in samples.items() if len(s) == 2}
-    fds = {name: (s[0]["fds"], s[-1]["fds"]) for name, s in samples.items() if len(s) == 2}
-    for name, s in samples.items():
-        if len(s) == 2:
-            b.log(f"    {name:20s} rss {s[0]['rss_mb']:7.1f} -> {s[-1]['rss_mb']:7.1f} MB, threads "
-                  f"{threads[name][0]} -> {threads[name][1]}, fds {fds[name][0]} -> {fds[name][1]}")
-    leaks = [n for n, (a, z) in {**threads, **{k + ' fds': v for k, v in fds.items()}}.items() if z > a + 2]
-    ok = growth < 0.05 and not leaks and failures == 0
+    samples, done, _ = run_soak(lambda: {name: p.pid for name, p in b.graph.processes.items()},
+                                lambda text: b.client.execute(text, 4, 180.0).status == "done", n, b.log)
+    growths = growth_by_node(samples, warm_up_count(n))
+    for line in table(samples, warm_up_count(n)):
+        b.log("    " + line)
+    worst = max(g.rss for g in growths.values())
+    leaks = [name for name, g in growths.items() if not g.ok()]
     return CaseResult(f"soak_{n}", "RSS growth < 5% after warm-up; threads and fds flat; every instruction done",
-                      f"RSS growth {growth * 100:.1f}%; {failures} not done" + (f"; growing: {leaks}" if leaks else ""),
-                      ok, None, "no"), growth
+                      f"RSS growth {worst * 100:.1f}%; {n - done} not done" + (f"; growing: {leaks}" if leaks else ""),
+                      not leaks and done == n, None, "no"), worst
 
 
 # -- main ----------------------------------------------------------------------------------------
