@@ -250,6 +250,25 @@ def case_e_stop(b: FaultBench) -> CaseResult:
                       "no" if result is not None else "result")
 
 
+def case_e_stop_restart(b: FaultBench) -> CaseResult:
+    """e_stop true published once (latched); the executor is killed and started again: the new one
+    must start stopped, so a new instruction ends with EMERGENCY_STOP, until e_stop false."""
+    b.e_stop_pub.publish(b._Bool(data=True))
+    time.sleep(0.5)
+    b.graph.kill("skill_executor_node")
+    b.graph.restart("skill_executor_node")
+    b.wait_ready()
+    b.fresh_scene()
+    handle, _ = b.send(RECOVERY)
+    _, refused = b.result(handle, 120) if handle else (None, None)
+    b.e_stop_pub.publish(b._Bool(data=False))
+    time.sleep(0.5)
+    code = b.code_name(refused.error_code if refused else None)
+    return CaseResult("e_stop_executor_restarted", "the restarted executor starts stopped: EMERGENCY_STOP until released",
+                      f"after the restart: {code}", code == "emergency_stop", b.recover(),
+                      "no" if refused is not None else "result")
+
+
 def _kill_mid_plan(b: FaultBench, name: str, case: str, expected_codes: tuple[str, ...], expected: str,
                    check_rest: bool = False) -> CaseResult:
     handle, t_kill = b.faulted_and_moving()
@@ -270,7 +289,30 @@ def _kill_mid_plan(b: FaultBench, name: str, case: str, expected_codes: tuple[st
 
 def case_llm_killed(b: FaultBench) -> CaseResult:
     return _kill_mid_plan(b, "llm_scoring_node", "llm_node_killed", ("service_unavailable",),
-                          "SERVICE_UNAVAILABLE (no hang); restarted node serves the next instruction")
+                          "SERVICE_UNAVAILABLE once service_restart_wait_s has passed (no hang); restarted node "
+                          "serves the next instruction")
+
+
+def case_llm_restarted(b: FaultBench) -> CaseResult:
+    """The language-model node killed mid-plan and started again at once: the planner waits for it
+    (feedback 'waiting for llm_scoring_node') and the instruction completes."""
+    b.fresh_scene()
+    handle, phases = b.send(FAULTED)
+    if handle is None:
+        raise SayCanError(f"the planner refused '{FAULTED}'")
+    b.require(lambda: "executing" in phases, 120, "a skill to start")
+    killed = time.monotonic()
+    b.graph.kill("llm_scoring_node")
+    b.graph.restart("llm_scoring_node")
+    status, result = b.result(handle, 300)
+    took = time.monotonic() - killed
+    waited = any(p.startswith("waiting for llm_scoring_node") for p in phases)
+    ok = result is not None and result.success and waited
+    observed = ("success" if result is not None and result.success else b.code_name(result.error_code if result else None)) \
+        + f" {took:.0f} s after the kill; {'waited' if waited else 'did NOT wait'} for the node" \
+        + (f"; executed {len(result.executed_steps)} steps" if result else "")
+    return CaseResult("llm_node_restarted", "the planner waits for the restarted node and the instruction completes",
+                      observed, ok, b.recover(), "no" if result is not None else "result")
 
 
 def case_executor_killed(b: FaultBench) -> CaseResult:
@@ -280,7 +322,7 @@ def case_executor_killed(b: FaultBench) -> CaseResult:
 
 def case_affordance_killed(b: FaultBench) -> CaseResult:
     return _kill_mid_plan(b, "affordance_node", "affordance_node_killed", ("service_unavailable",),
-                          "SERVICE_UNAVAILABLE (no hang)")
+                          "SERVICE_UNAVAILABLE once service_restart_wait_s has passed (no hang)")
 
 
 def case_camera_stopped(b: FaultBench) -> CaseResult:
@@ -383,8 +425,8 @@ def soak(b: FaultBench, n: int) -> tuple[CaseResult, float]:
 
 # -- main ----------------------------------------------------------------------------------------
 
-CASE_NAMES = ("cancel_skill", "cancel_instruction", "preempt_goal", "preempt_command", "e_stop", "llm_node_killed",
-              "executor_killed", "affordance_node_killed", "camera_stopped", "sim_reset_mid_plan", "empty_instruction",
+CASE_NAMES = ("cancel_skill", "cancel_instruction", "preempt_goal", "preempt_command", "e_stop",
+              "e_stop_executor_restarted", "llm_node_killed", "llm_node_restarted", "executor_killed", "affordance_node_killed", "camera_stopped", "sim_reset_mid_plan", "empty_instruction",
               "whitespace_instruction", "instruction_100kB", "control_characters", "other_language",
               "prompt_injection", "command_topic_100kB", "malformed_service_requests")
 
@@ -450,7 +492,9 @@ def run(args, chosen: list[str]) -> tuple[list[CaseResult], float | None, list[f
                 "preempt_goal": lambda: case_preempt_goal(bench),
                 "preempt_command": lambda: case_preempt_command(bench),
                 "e_stop": lambda: case_e_stop(bench),
+                "e_stop_executor_restarted": lambda: case_e_stop_restart(bench),
                 "llm_node_killed": lambda: case_llm_killed(bench),
+                "llm_node_restarted": lambda: case_llm_restarted(bench),
                 "executor_killed": lambda: case_executor_killed(bench),
                 "affordance_node_killed": lambda: case_affordance_killed(bench),
                 "camera_stopped": lambda: case_camera_stopped(bench),
