@@ -41,7 +41,7 @@ from saycan_ros.core.skills import Skill, SkillLibrary
 from saycan_ros.nodes.common import Param, declare_params, non_negative, one_of, positive, run_node
 from saycan_ros.nodes.ros_calls import CallCanceled, ServiceUnavailable, call_service, run_action
 from saycan_ros.ros_io.actions import ActionClient
-from saycan_ros.ros_io.codes import PLAN_CANCELED, PLAN_FAILED, PLAN_REJECTED, PLAN_SUCCEEDED, status_name
+from saycan_ros.ros_io.codes import BACKEND_UNAVAILABLE, PLAN_CANCELED, PLAN_FAILED, PLAN_REJECTED, PLAN_SUCCEEDED, status_name
 
 Result = ExecuteInstruction.Result
 PARAMS = (
@@ -78,6 +78,8 @@ class RosGrounding:
         req = ScoreSkills.Request(instruction=instruction, steps_so_far=list(steps), skills=list(skills))
         res = self._call(self.node.score_client, req, self.node.p["scoring_timeout_s"], "llm_scoring_node")
         if not res.success:
+            if res.error_msg.startswith(BACKEND_UNAVAILABLE):  # the node is up, its model server is not
+                raise ServiceUnavailable(res.error_msg)
             raise SayCanError(res.error_msg or "llm_scoring_node reported a failure")
         if len(res.log_likelihoods) != len(skills):
             raise SayCanError(f"llm_scoring_node returned {len(res.log_likelihoods)} scores for {len(skills)} skills")
