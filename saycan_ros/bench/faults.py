@@ -274,7 +274,7 @@ def _kill_mid_plan(b: FaultBench, name: str, case: str, expected_codes: tuple[st
     handle, t_kill = b.faulted_and_moving()
     killed = time.monotonic()
     b.graph.kill(name)
-    status, result = b.result(handle, 120)
+    status, result = b.result(handle, 240)  # the rest of the skill + service_wait_s + service_restart_wait_s
     ended = time.monotonic() - killed
     rest_ms = b.rest_latency_ms(t_kill) if check_rest else None
     b.graph.restart(name)
