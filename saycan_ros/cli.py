@@ -11,6 +11,7 @@
   saycan bench cancel           how fast a cancelled skill brings the simulated base to rest
   saycan bench faults           the fault matrix: cancel, preempt, e-stop, killed nodes, bad input, soak
   saycan bench voice            spoken instructions (espeak-ng, noise) -> recogniser WER and same first skills
+  saycan bench soak --n 1000    instructions in a row (executor dry run): memory, threads, fds per node
   saycan train planner          adapt the language model to the kitchen (LoRA on generated plans)
   saycan train affordance DATA  fit the learned value function to collected experience
 """
@@ -83,24 +84,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _bench(argv: Sequence[str]) -> int:
-    if not argv or argv[0] not in ("scoring", "cancel", "faults", "voice"):
-        print("usage: saycan bench scoring|cancel|faults|voice [options]   (see saycan bench faults --help)")
+    import importlib
+
+    if not argv or argv[0] not in ("scoring", "cancel", "faults", "soak", "voice"):
+        print("usage: saycan bench scoring|cancel|faults|soak|voice [options]   (see saycan bench faults --help)")
         return 2
-    if argv[0] == "voice":
-        from saycan_ros.bench.voice import main as bench_voice
-
-        return int(bench_voice(list(argv[1:])) or 0)
-    if argv[0] == "cancel":
-        from saycan_ros.bench.cancel import main as bench_cancel
-
-        return int(bench_cancel(list(argv[1:])) or 0)
-    if argv[0] == "faults":
-        from saycan_ros.bench.faults import main as bench_faults
-
-        return int(bench_faults(list(argv[1:])) or 0)
-    from saycan_ros.bench.scoring import main as bench_scoring
-
-    return int(bench_scoring(list(argv[1:])) or 0)
+    bench = importlib.import_module(f"saycan_ros.bench.{argv[0]}")
+    return int(bench.main(list(argv[1:])) or 0)
 
 
 def _eval(argv: Sequence[str]) -> int:

@@ -12,7 +12,6 @@ killed) and whether data was lost (a goal left without a result). The last line 
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
@@ -64,6 +63,7 @@ class FaultBench:
 
         from saycan_msgs.action import ExecuteSkill
         from saycan_msgs.msg import PlanStatus
+        from saycan_ros.ros_io.qos import E_STOP_QOS
 
         self.graph, self.client, self.kitchen, self.log = graph, client, kitchen, log
         self.rng = random.Random(seed)
@@ -73,7 +73,7 @@ class FaultBench:
         self.watch = BaseWatch(node)
         self.skill_action = ActionClient(node, ExecuteSkill, "execute_skill")
         self.command_pub = node.create_publisher(String, "saycan/command", 10)
-        self.e_stop_pub = node.create_publisher(Bool, "e_stop", 10)
+        self.e_stop_pub = node.create_publisher(Bool, "e_stop", E_STOP_QOS)
         self._lock = threading.Lock()
         self.plans: list = []
         node.create_subscription(PlanStatus, "saycan/plan", self._on_plan, 100)
@@ -250,12 +250,31 @@ def case_e_stop(b: FaultBench) -> CaseResult:
                       "no" if result is not None else "result")
 
 
+def case_e_stop_restart(b: FaultBench) -> CaseResult:
+    """e_stop true published once (latched); the executor is killed and started again: the new one
+    must start stopped, so a new instruction ends with EMERGENCY_STOP, until e_stop false."""
+    b.e_stop_pub.publish(b._Bool(data=True))
+    time.sleep(0.5)
+    b.graph.kill("skill_executor_node")
+    b.graph.restart("skill_executor_node")
+    b.wait_ready()
+    b.fresh_scene()
+    handle, _ = b.send(RECOVERY)
+    _, refused = b.result(handle, 120) if handle else (None, None)
+    b.e_stop_pub.publish(b._Bool(data=False))
+    time.sleep(0.5)
+    code = b.code_name(refused.error_code if refused else None)
+    return CaseResult("e_stop_executor_restarted", "the restarted executor starts stopped: EMERGENCY_STOP until released",
+                      f"after the restart: {code}", code == "emergency_stop", b.recover(),
+                      "no" if refused is not None else "result")
+
+
 def _kill_mid_plan(b: FaultBench, name: str, case: str, expected_codes: tuple[str, ...], expected: str,
                    check_rest: bool = False) -> CaseResult:
     handle, t_kill = b.faulted_and_moving()
     killed = time.monotonic()
     b.graph.kill(name)
-    status, result = b.result(handle, 120)
+    status, result = b.result(handle, 240)  # the rest of the skill + service_wait_s + service_restart_wait_s
     ended = time.monotonic() - killed
     rest_ms = b.rest_latency_ms(t_kill) if check_rest else None
     b.graph.restart(name)
@@ -270,7 +289,30 @@ def _kill_mid_plan(b: FaultBench, name: str, case: str, expected_codes: tuple[st
 
 def case_llm_killed(b: FaultBench) -> CaseResult:
     return _kill_mid_plan(b, "llm_scoring_node", "llm_node_killed", ("service_unavailable",),
-                          "SERVICE_UNAVAILABLE (no hang); restarted node serves the next instruction")
+                          "SERVICE_UNAVAILABLE once service_restart_wait_s has passed (no hang); restarted node "
+                          "serves the next instruction")
+
+
+def case_llm_restarted(b: FaultBench) -> CaseResult:
+    """The language-model node killed mid-plan and started again at once: the planner waits for it
+    (feedback 'waiting for llm_scoring_node') and the instruction completes."""
+    b.fresh_scene()
+    handle, phases = b.send(FAULTED)
+    if handle is None:
+        raise SayCanError(f"the planner refused '{FAULTED}'")
+    b.require(lambda: "executing" in phases, 120, "a skill to start")
+    killed = time.monotonic()
+    b.graph.kill("llm_scoring_node")
+    b.graph.restart("llm_scoring_node")
+    status, result = b.result(handle, 300)
+    took = time.monotonic() - killed
+    waited = any(p.startswith("waiting for llm_scoring_node") for p in phases)
+    ok = result is not None and result.success and waited
+    observed = ("success" if result is not None and result.success else b.code_name(result.error_code if result else None)) \
+        + f" {took:.0f} s after the kill; {'waited' if waited else 'did NOT wait'} for the node" \
+        + (f"; executed {len(result.executed_steps)} steps" if result else "")
+    return CaseResult("llm_node_restarted", "the planner waits for the restarted node and the instruction completes",
+                      observed, ok, b.recover(), "no" if result is not None else "result")
 
 
 def case_executor_killed(b: FaultBench) -> CaseResult:
@@ -280,7 +322,7 @@ def case_executor_killed(b: FaultBench) -> CaseResult:
 
 def case_affordance_killed(b: FaultBench) -> CaseResult:
     return _kill_mid_plan(b, "affordance_node", "affordance_node_killed", ("service_unavailable",),
-                          "SERVICE_UNAVAILABLE (no hang)")
+                          "SERVICE_UNAVAILABLE once service_restart_wait_s has passed (no hang)")
 
 
 def case_camera_stopped(b: FaultBench) -> CaseResult:
@@ -364,46 +406,27 @@ def case_malformed_services(b: FaultBench) -> CaseResult:
 
 # -- soak ----------------------------------------------------------------------------------------
 
-def process_sample(pid: int) -> dict[str, float]:
-    """RSS (MB), threads and open file descriptors of a process, from /proc."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-    return {"rss_mb": int(fields["VmRSS"].split()[0]) / 1024, "threads": int(fields["Threads"]),
-            "fds": len(os.listdir(f"/proc/{pid}/fd"))}
-
-
 def soak(b: FaultBench, n: int) -> tuple[CaseResult, float]:
-    places = ["table", "close counter", "far counter", "trash can"]
-    warm_up = max(1, n // 10)
-    samples: dict[str, list[dict[str, float]]] = {name: [] for name in b.graph.processes}
-    failures = 0
+    """N instructions on the matrix's (driving) graph; `saycan bench soak` runs the long dry-run one."""
+    from saycan_ros.bench.soak import growth_by_node, run_soak, table, warm_up_count
+
     b.fresh_scene()
-    for i in range(n):
-        episode = b.client.execute(f"go to the {places[i % len(places)]}", 4, 180.0)
-        failures += episode.status != "done"
-        if i + 1 == warm_up or i + 1 == n:
-            for name, process in b.graph.processes.items():
-                samples[name].append(process_sample(process.pid))
-        if (i + 1) % 10 == 0:
-            b.log(f"    soak {i + 1}/{n} ({failures} not done)")
-    growth = max((s[-1]["rss_mb"] - s[0]["rss_mb"]) / s[0]["rss_mb"] for s in samples.values() if len(s) == 2)
-    threads = {name: (s[0]["threads"], s[-1]["threads"]) for name, s in samples.items() if len(s) == 2}
-    fds = {name: (s[0]["fds"], s[-1]["fds"]) for name, s in samples.items() if len(s) == 2}
-    for name, s in samples.items():
-        if len(s) == 2:
-            b.log(f"    {name:20s} rss {s[0]['rss_mb']:7.1f} -> {s[-1]['rss_mb']:7.1f} MB, threads "
-                  f"{threads[name][0]} -> {threads[name][1]}, fds {fds[name][0]} -> {fds[name][1]}")
-    leaks = [n for n, (a, z) in {**threads, **{k + ' fds': v for k, v in fds.items()}}.items() if z > a + 2]
-    ok = growth < 0.05 and not leaks and failures == 0
+    samples, done, _ = run_soak(lambda: {name: p.pid for name, p in b.graph.processes.items()},
+                                lambda text: b.client.execute(text, 4, 180.0).status == "done", n, b.log)
+    growths = growth_by_node(samples, warm_up_count(n))
+    for line in table(samples, warm_up_count(n)):
+        b.log("    " + line)
+    worst = max(g.rss for g in growths.values())
+    leaks = [name for name, g in growths.items() if not g.ok()]
     return CaseResult(f"soak_{n}", "RSS growth < 5% after warm-up; threads and fds flat; every instruction done",
-                      f"RSS growth {growth * 100:.1f}%; {failures} not done" + (f"; growing: {leaks}" if leaks else ""),
-                      ok, None, "no"), growth
+                      f"RSS growth {worst * 100:.1f}%; {n - done} not done" + (f"; growing: {leaks}" if leaks else ""),
+                      not leaks and done == n, None, "no"), worst
 
 
 # -- main ----------------------------------------------------------------------------------------
 
-CASE_NAMES = ("cancel_skill", "cancel_instruction", "preempt_goal", "preempt_command", "e_stop", "llm_node_killed",
-              "executor_killed", "affordance_node_killed", "camera_stopped", "sim_reset_mid_plan", "empty_instruction",
+CASE_NAMES = ("cancel_skill", "cancel_instruction", "preempt_goal", "preempt_command", "e_stop",
+              "e_stop_executor_restarted", "llm_node_killed", "llm_node_restarted", "executor_killed", "affordance_node_killed", "camera_stopped", "sim_reset_mid_plan", "empty_instruction",
               "whitespace_instruction", "instruction_100kB", "control_characters", "other_language",
               "prompt_injection", "command_topic_100kB", "malformed_service_requests")
 
@@ -469,7 +492,9 @@ def run(args, chosen: list[str]) -> tuple[list[CaseResult], float | None, list[f
                 "preempt_goal": lambda: case_preempt_goal(bench),
                 "preempt_command": lambda: case_preempt_command(bench),
                 "e_stop": lambda: case_e_stop(bench),
+                "e_stop_executor_restarted": lambda: case_e_stop_restart(bench),
                 "llm_node_killed": lambda: case_llm_killed(bench),
+                "llm_node_restarted": lambda: case_llm_restarted(bench),
                 "executor_killed": lambda: case_executor_killed(bench),
                 "affordance_node_killed": lambda: case_affordance_killed(bench),
                 "camera_stopped": lambda: case_camera_stopped(bench),

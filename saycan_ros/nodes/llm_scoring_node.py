@@ -3,6 +3,9 @@
 ScoreSkills(instruction, steps so far, skills) -> the language model's log-likelihood of each
 skill text as the next step after the few-shot prompt. The model loads once at start; inference
 runs in its own callback group so the node stays responsive while a call is being scored.
+With the openai backend a server that is down or answers later than `timeout_s` (after `retries`)
+gives an error response whose error_msg starts with ros_io.codes.BACKEND_UNAVAILABLE and names the
+server; the node lives on and serves again when the server is back.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from saycan_ros.core.prompt import DEFAULT_RETRIEVED_EXAMPLES
 from saycan_ros.language.base import BACKENDS, DEVICES, DTYPES, MODES, ScorerConfig, effective_adapter, make_scorer
 from saycan_ros.language.retrieval import make_prompt
 from saycan_ros.nodes.common import Param, declare_params, non_negative, one_of, positive, run_node
+from saycan_ros.ros_io.codes import BACKEND_UNAVAILABLE
 
 _DEFAULTS = ScorerConfig()
 PARAMS = (
@@ -74,9 +78,10 @@ class LlmScoringNode(Node):
         try:
             prompt = self.prompt.build(request.instruction, list(request.steps_so_far))
             scores = self.scorer.score(prompt, list(request.skills))
-        except SayCanError as exc:
-            response.success, response.error_msg = False, str(exc)
-            self.get_logger().warning(f"scoring refused: {exc}")
+        except SayCanError as exc:  # a bad request, or (openai) the server is down or too slow
+            unavailable = getattr(exc, "unreachable", False)
+            response.success, response.error_msg = False, (BACKEND_UNAVAILABLE if unavailable else "") + str(exc)
+            self.get_logger().warning(f"scoring refused: {response.error_msg}")
             return response
         except Exception as exc:  # a model/runtime failure must not take the node down
             response.success, response.error_msg = False, f"scoring failed: {type(exc).__name__}: {exc}"

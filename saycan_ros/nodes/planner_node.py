@@ -4,8 +4,10 @@ Each step it asks llm_scoring_node (ScoreSkills) and affordance_node (GetAfforda
 scores of every skill, chooses in the pure core, and sends the winner to skill_executor_node
 (ExecuteSkill). Decisions go out as action feedback and on `saycan/plan` (PlanStatus); an
 instruction that does not end in "done" ends there with state failed/canceled, and a command
-refused while another instruction runs with state rejected. A server that vanishes from the
-graph mid-call ends the instruction with SERVICE_UNAVAILABLE within seconds (ros_calls).
+refused while another instruction runs with state rejected. A scoring or affordance server that
+is absent or vanishes mid-call (its node died) is waited for `service_restart_wait_s` (feedback
+phase "waiting for <node>"; a cancel still works) and the step re-sent when it is back; after that,
+and at once for the executor's action, the instruction ends with SERVICE_UNAVAILABLE (ros_calls).
 
 A new instruction (goal or command) while one runs: `on_new_goal` preempt (default, like nav2)
 stops the running one, which ends with PREEMPTED, and then runs the new one; reject refuses it.
@@ -36,10 +38,10 @@ from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.planner import SayCanPlanner
 from saycan_ros.core.prompt import normalize_instruction
 from saycan_ros.core.skills import Skill, SkillLibrary
-from saycan_ros.nodes.common import Param, declare_params, one_of, positive, run_node
-from saycan_ros.nodes.ros_calls import ServiceUnavailable, call_service, run_action
+from saycan_ros.nodes.common import Param, declare_params, non_negative, one_of, positive, run_node
+from saycan_ros.nodes.ros_calls import CallCanceled, ServiceUnavailable, call_service, run_action
 from saycan_ros.ros_io.actions import ActionClient
-from saycan_ros.ros_io.codes import PLAN_CANCELED, PLAN_FAILED, PLAN_REJECTED, PLAN_SUCCEEDED, status_name
+from saycan_ros.ros_io.codes import BACKEND_UNAVAILABLE, PLAN_CANCELED, PLAN_FAILED, PLAN_REJECTED, PLAN_SUCCEEDED, status_name
 
 Result = ExecuteInstruction.Result
 PARAMS = (
@@ -57,6 +59,9 @@ PARAMS = (
     Param("skill_timeout_s", 300.0, "wall-clock limit of one ExecuteSkill goal (a safety net above the "
           "executor's own per-skill timeouts)", positive),
     Param("service_wait_s", 5.0, "how long to wait for a service/action server to appear", positive),
+    Param("service_restart_wait_s", 60.0, "a scoring or affordance server that is gone (its node died) is waited for "
+          "this long to come back, then the step resumes; after it the instruction ends with SERVICE_UNAVAILABLE "
+          "(0: at once). The embedded model takes about 30 s to load on 2 busy cores", non_negative),
     Param("on_new_goal", "preempt", "a new instruction while one runs: preempt it (it ends with PREEMPTED) "
           "or reject the new one", one_of("preempt", "reject")),
     Param("preempt_timeout_s", 30.0, "how long a new instruction waits for the preempted one to stop", positive),
@@ -73,8 +78,10 @@ class RosGrounding:
     def score(self, instruction: str, steps: Sequence[str], skills: Sequence[str]) -> list[float]:
         self.feedback("scoring")
         req = ScoreSkills.Request(instruction=instruction, steps_so_far=list(steps), skills=list(skills))
-        res = call_service(self.node.score_client, req, self.node.p["scoring_timeout_s"], self.node.p["service_wait_s"])
+        res = self._call(self.node.score_client, req, self.node.p["scoring_timeout_s"], "llm_scoring_node")
         if not res.success:
+            if res.error_msg.startswith(BACKEND_UNAVAILABLE):  # the node is up, its model server is not
+                raise ServiceUnavailable(res.error_msg)
             raise SayCanError(res.error_msg or "llm_scoring_node reported a failure")
         if len(res.log_likelihoods) != len(skills):
             raise SayCanError(f"llm_scoring_node returned {len(res.log_likelihoods)} scores for {len(skills)} skills")
@@ -83,12 +90,25 @@ class RosGrounding:
     def affordances(self, skills: Sequence[Skill]) -> list[float]:
         self.feedback("affordances")
         req = GetAffordances.Request(skills=[s.text for s in skills])
-        res = call_service(self.node.affordance_client, req, self.node.p["affordance_timeout_s"], self.node.p["service_wait_s"])
+        res = self._call(self.node.affordance_client, req, self.node.p["affordance_timeout_s"], "affordance_node")
         if not res.success:
             raise SayCanError(res.error_msg or "affordance_node reported a failure")
         if len(res.probabilities) != len(skills):
             raise SayCanError(f"affordance_node returned {len(res.probabilities)} values for {len(skills)} skills")
         return list(res.probabilities)
+
+    def _call(self, client, request, timeout_s: float, server_node: str):
+        """call_service that waits service_restart_wait_s for a server that died to come back (the
+        step resumes), saying so in the log and as the feedback phase 'waiting for <node>'."""
+        wait_s = self.node.p["service_restart_wait_s"]
+
+        def waiting() -> None:
+            self.node.get_logger().warning(f"{server_node} ('{client.srv_name}') is gone: waiting up to "
+                                           f"{wait_s:.0f} s for it to come back")
+            self.feedback(f"waiting for {server_node}")
+
+        return call_service(client, request, timeout_s, self.node.p["service_wait_s"], restart_wait_s=wait_s,
+                            should_cancel=self.should_cancel, on_waiting=waiting)
 
     def run(self, skill: Skill) -> SkillOutcome:
         self.feedback("executing")
@@ -282,6 +302,8 @@ class PlannerNode(Node):
         if episode.status == STATUS_ERROR:
             if episode.judgement.get("error_type") == ServiceUnavailable.__name__:
                 return Result.SERVICE_UNAVAILABLE
+            if episode.judgement.get("error_type") == CallCanceled.__name__:  # stopped while waiting for a server
+                return Result.CANCELED
             return {"scoring": Result.SCORING_FAILED, "affordance": Result.AFFORDANCE_FAILED,
                     "execution": Result.SKILL_FAILED}.get(episode.judgement.get("failed_stage"), Result.UNKNOWN)
         last = episode.steps[-1].outcome if episode.steps else None

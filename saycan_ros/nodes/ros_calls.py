@@ -25,6 +25,10 @@ class CallTimeout(SayCanError):
     """A call did not complete in time."""
 
 
+class CallCanceled(SayCanError):
+    """A stop (cancel, preemption) was requested while a call waited for its server to come back."""
+
+
 # How long a server may be missing from the ROS graph while we wait on it before the call is
 # given up as ServiceUnavailable. Short enough to report a killed node within a few seconds, long
 # enough to ride out a graph update that briefly drops and re-adds the server.
@@ -59,11 +63,45 @@ def wait_future(future: Future, timeout_s: float, what: str, alive: Callable[[],
     return future.result()
 
 
-def call_service(client: Client, request: Any, timeout_s: float, wait_s: float = 2.0) -> Any:
+def await_server(ready: Callable[[], bool], what: str, wait_s: float, should_cancel: Callable[[], bool] | None = None,
+                 on_waiting: Callable[[], None] | None = None, poll_s: float = 0.1) -> None:
+    """Wait up to `wait_s` for a missing server (`ready()` false) to be back in the graph, after
+    announcing it with `on_waiting()`. Raises ServiceUnavailable after `wait_s`, CallCanceled as
+    soon as `should_cancel()` is true."""
+    if on_waiting is not None:
+        on_waiting()
+    deadline = time.monotonic() + wait_s
+    while not ready():
+        if should_cancel is not None and should_cancel():
+            raise CallCanceled(f"stopped on request while waiting for {what} to come back")
+        if time.monotonic() >= deadline:
+            raise ServiceUnavailable(f"{what} is gone and did not come back within {wait_s:.0f} s (is its node running?)")
+        time.sleep(poll_s)
+
+
+def call_service(client: Client, request: Any, timeout_s: float, wait_s: float = 2.0, *, restart_wait_s: float = 0.0,
+                 should_cancel: Callable[[], bool] | None = None,
+                 on_waiting: Callable[[], None] | None = None) -> Any:
+    """Call a service and return its response.
+
+    A server that is absent (after `wait_s`) or vanishes mid-call (its node died) is waited for up
+    to `restart_wait_s` more, announced by `on_waiting()`; when it is back the request is sent again
+    (the planner's services are queries: re-sending is safe). Raises ServiceUnavailable after that
+    (at once with restart_wait_s 0), CallCanceled when `should_cancel()` turns true while waiting,
+    CallTimeout after `timeout_s` of one call."""
     name = client.srv_name
+    what = f"service '{name}'"
     if not client.wait_for_service(timeout_sec=wait_s):
-        raise ServiceUnavailable(f"service '{name}' is not available (is its node running?)")
-    return wait_future(client.call_async(request), timeout_s, f"service '{name}'", alive=client.service_is_ready)
+        if restart_wait_s <= 0:
+            raise ServiceUnavailable(f"{what} is not available (is its node running?)")
+        await_server(client.service_is_ready, what, restart_wait_s, should_cancel, on_waiting)
+    while True:
+        try:
+            return wait_future(client.call_async(request), timeout_s, what, alive=client.service_is_ready)
+        except ServiceUnavailable:
+            if restart_wait_s <= 0:
+                raise
+            await_server(client.service_is_ready, what, restart_wait_s, should_cancel, on_waiting)
 
 
 def run_action(client: ActionClient, goal: Any, timeout_s: float, *, wait_s: float = 2.0,

@@ -17,8 +17,14 @@ Safety that callers cannot bypass: every cmd_vel passes a MotionGuard (speed and
 limits of this node's parameters; stopping is never delayed), and `e_stop` (std_msgs/Bool) true
 latches all motion off: the base stops at once, the arm holds, a running skill ends with
 EMERGENCY_STOP and new ones are refused with it, until `e_stop` false releases the latch.
-The latch lives in this process: a restarted executor starts released, so whoever holds the
-e-stop should keep publishing true while it is engaged (safety controllers do, as a heartbeat).
+`e_stop` is a latched topic (ros_io.qos.E_STOP_QOS: reliable, transient_local, depth 1): a restarted
+executor receives the last value at once, so it starts stopped if the e-stop is still engaged. The
+value lives in the publisher: a publisher that died takes it along, and a volatile publisher is not
+matched at all (this node logs an error when one appears).
+
+`dry_run` (never the default): skills are resolved and checked (typed errors for bad ones, the
+e-stop refuses them) and then succeed at once without any motion: the whole graph plans with no
+robot moving (soak tests, rehearsals). Logged as an error at start and on every skill.
 """
 from __future__ import annotations
 
@@ -37,7 +43,8 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.exceptions import ROSInterruptException
 from rclpy.node import Node
 from rclpy.publisher import Publisher
-from rclpy.qos import QoSProfile, QoSReliabilityPolicy, qos_profile_sensor_data
+from rclpy.event_handler import SubscriptionEventCallbacks
+from rclpy.qos import QoSProfile, QoSReliabilityPolicy, qos_policy_name_from_kind, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
@@ -51,6 +58,7 @@ from saycan_ros.nodes.common import (Param, clock_seconds, declare_params, joint
                                      one_of, positive, run_node)
 from saycan_ros.perception.camera_model import PinholeCamera
 from saycan_ros.ros_io.poses import quaternion_to_yaw
+from saycan_ros.ros_io.qos import E_STOP_QOS
 from saycan_ros.ros_io.images import depth_to_metres, segmentation_ids, stamp_to_sec
 from saycan_ros.sim.robot_geometry import ARM, LEFT, LIFT, RIGHT, load_robot_geometry
 from saycan_ros.skills.behaviours import SkillRunner, Skills, run_skill
@@ -99,6 +107,8 @@ PARAMS = [
           "(ros2_control's diff_drive_controller from Jazzy on)"),
     Param("base_frame", "base_link", "header frame_id of a stamped cmd_vel", lambda v: None if v.strip() else "must not be empty"),
     *joint_map_params(),
+    Param("dry_run", False, "plan-only mode: check every skill, then report success without moving the robot "
+          "(soak tests, rehearsals); never on a robot that should act"),
 ]
 
 
@@ -138,6 +148,7 @@ class SkillExecutorNode(Node):
         self.sync_slop = p["sync_slop_s"]
         self.joint_map = joint_map_from(self, p, self.robot.arm.min)
         self.stamped, self.base_frame = p["cmd_vel_stamped"], p["base_frame"]
+        self.dry_run = p["dry_run"]
         self.library = SkillLibrary.from_kitchen(self.kitchen)
         self.skills = Skills(self.kitchen, self.robot, self.config)
         self.mount = self.robot.camera.mount()
@@ -166,8 +177,9 @@ class SkillExecutorNode(Node):
         self.create_subscription(Image, "camera/depth/image_raw", self._on_depth, image_qos, callback_group=sensors)
         self.create_subscription(Image, "camera/segmentation/image_raw", self._on_seg, image_qos, callback_group=sensors)
         self.create_subscription(CameraInfo, "camera/depth/camera_info", self._on_info, image_qos, callback_group=sensors)
-        # its own group: an e-stop must not wait behind an image callback
-        self.create_subscription(Bool, "e_stop", self._on_e_stop, 10, callback_group=MutuallyExclusiveCallbackGroup())
+        # its own group: an e-stop must not wait behind an image callback; latched (E_STOP_QOS)
+        self.create_subscription(Bool, "e_stop", self._on_e_stop, E_STOP_QOS, callback_group=MutuallyExclusiveCallbackGroup(),
+                                 event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_e_stop))
         self.cmd_pub = self.create_publisher(TwistStamped if self.stamped else Twist, "cmd_vel", 10)
         self.arm_pub = self.create_publisher(JointTrajectory, "arm_controller/joint_trajectory", 10)
         self.gripper_pub = self.create_publisher(JointTrajectory, "gripper_controller/joint_trajectory", 10)
@@ -176,6 +188,9 @@ class SkillExecutorNode(Node):
             self, ExecuteSkill, "execute_skill", execute_callback=self._execute, goal_callback=self._on_goal,
             cancel_callback=lambda _: CancelResponse.ACCEPT, callback_group=ReentrantCallbackGroup())
         self.create_service(Trigger, "~/reset", self._on_reset)
+        if self.dry_run:
+            self.get_logger().error("DRY RUN (parameter dry_run): skills are checked and reported as succeeded, "
+                                    "the robot does not move")
         self.get_logger().info(
             f"ready: {len(self.library)} skills, {len(self.kitchen.locations)} locations; reach "
             f"{self.robot.reach[0]:.2f}-{self.robot.reach[1]:.2f} m, {self.config.control_rate_hz:g} Hz")
@@ -226,6 +241,10 @@ class SkillExecutorNode(Node):
             elif self.guard.e_stopped:
                 self.guard.release()
                 self.get_logger().warning("emergency stop released on e_stop")
+
+    def _on_incompatible_e_stop(self, event: Any) -> None:
+        self.get_logger().error(f"a publisher on e_stop has an incompatible QoS ({qos_policy_name_from_kind(event.last_policy_kind)}): its "
+                                "e-stops are NOT received; e_stop must be published reliable + transient_local")
 
     # ------------------------------------------------------------------ observation / command
     def _frame_pair(self, after: float) -> tuple[_Frame, _Frame, CameraInfo] | None:
@@ -379,6 +398,9 @@ class SkillExecutorNode(Node):
         if self.guard.e_stopped:
             return self._finish(handle, Outcome.fail(ErrorCode.EMERGENCY_STOP, f"'{goal.text}' refused: the emergency "
                                                      "stop is engaged (publish false on e_stop to release it)"))
+        if self.dry_run:
+            self.get_logger().error(f"DRY RUN: '{goal.text}' reported as succeeded without moving")
+            return self._finish(handle, Outcome.ok(f"dry run: '{goal.text}' not executed"))
         self.get_logger().info(f"executing '{goal.text}' ({goal.kind} {goal.object or goal.location})".rstrip())
         self._look_after = None
         feedback = ExecuteSkill.Feedback()

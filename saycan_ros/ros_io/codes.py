@@ -16,3 +16,8 @@ def status_name(code: int) -> str:
 PLAN_FAILED, PLAN_CANCELED, PLAN_REJECTED = "failed", "canceled", "rejected"
 PLAN_SUCCEEDED = "succeeded"  # the state of the step that chose 'done'
 PLAN_END_STATES = frozenset({PLAN_FAILED, PLAN_CANCELED, PLAN_REJECTED})
+
+# ScoreSkills.error_msg starts with this when the scoring backend (an OpenAI-compatible server) is
+# down or too slow, not the request bad: the planner then ends with SERVICE_UNAVAILABLE, not
+# SCORING_FAILED. (A text convention: ScoreSkills has no error code field.)
+BACKEND_UNAVAILABLE = "scoring backend unavailable: "

@@ -11,15 +11,20 @@ ROOT = Path(__file__).resolve().parents[2]
 SUMMARY = re.compile(r"^faults cases=(\d+) passed=(\d+) cancel_p50_ms=(\w+) cancel_max_ms=(\w+) soak_rss_growth=([\w.]+)$")
 
 
-def test_two_cases_run_on_the_graph_and_the_summary_comes_last(tmp_path):
+def test_two_cases_and_a_tiny_soak_run_on_the_graph_and_the_summary_comes_last(tmp_path):
     out = subprocess.run([sys.executable, "-m", "saycan_ros.bench.faults", "--cases", "control_characters,e_stop",
-                          "--logs", str(tmp_path)], capture_output=True, text=True, timeout=900, cwd=ROOT)
+                          "--soak", "3", "--logs", str(tmp_path)], capture_output=True, text=True, timeout=900, cwd=ROOT)
     lines = out.stdout.strip().splitlines()
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     match = SUMMARY.match(lines[-1])
     assert match, lines[-3:]
-    assert match.group(1) == match.group(2) == "2" and match.group(3) == "na" and match.group(5) == "na"
-    rows = {line.split("|")[1].strip(): line for line in lines if line.startswith("| ")}
+    assert match.group(1) == match.group(2) == "3" and match.group(3) == "na"
+    assert 0.0 <= float(match.group(5)) < 0.05
+    rows = {line.split("|")[1].strip(): line for line in map(str.strip, lines) if line.startswith("| ")}
+    # the soak sampled every node of the graph after the warm-up (1 instruction) and at the end
+    for node in ("sim_node", "llm_scoring_node", "planner_node", "skill_executor_node"):
+        assert rows[node].count("->") == 3, rows[node]
+    assert "RSS growth" in rows["soak_3"] and "0 not done" in rows["soak_3"]
     assert "empty_instruction" in rows["control_characters"]  # the code it ended with
     assert "emergency_stop" in rows["e_stop"] and "| yes | yes | no |" in rows["e_stop"]
 

@@ -2,8 +2,9 @@
 
 Serves `score_skills` from a script: for instruction I with k steps done, the skill
 PLANS[I][k] (or "done") scores -0.5 and every other skill -6.0. An instruction containing
-"hang" is never answered (the call stays open until the process is killed).
-Usage: python fake_score_server.py '{"instruction": ["skill", ...], ...}'
+"hang" is not answered at step HANG_AT (default 0; -1: never hangs): the call stays open until
+the process is killed.
+Usage: python fake_score_server.py '{"instruction": ["skill", ...], ...}' [HANG_AT]
 """
 from __future__ import annotations
 
@@ -21,14 +22,16 @@ from saycan_msgs.srv import ScoreSkills
 
 def main() -> None:
     plans = json.loads(sys.argv[1])
+    hang_at = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     rclpy.init()
     node = Node("fake_score_server")
     never = threading.Event()
 
     def score(req, res):
-        if "hang" in req.instruction:
+        if "hang" in req.instruction and len(req.steps_so_far) == hang_at:
             print("hanging", flush=True)
             never.wait()
+        print(f"scoring {len(req.steps_so_far)}", flush=True)
         plan = plans.get(req.instruction, [])
         k = len(req.steps_so_far)
         wanted = plan[k] if k < len(plan) else "done"

@@ -160,16 +160,63 @@ def test_bad_instruction_gives_a_typed_error_and_the_node_lives_on(ros_context, 
     assert good.result.success
 
 
-def test_missing_services_end_cleanly_with_service_unavailable(ros_context):
-    planner = make_planner(ros_context, service_wait_s=0.5)
+def test_missing_services_are_waited_for_then_end_with_service_unavailable(ros_context):
+    planner = make_planner(ros_context, service_wait_s=0.5, service_restart_wait_s=2.0)
     user = Node("user", context=ros_context)
     client = ActionClient(user, ExecuteInstruction, "execute_instruction")
+    phases = []
     with Spinner(ros_context, planner, user):
         assert client.wait_for_server(timeout_sec=20)
-        response = wait_future(send(client, "throw away the apple").get_result_async(), 30)
+        started = time.monotonic()
+        handle = send(client, "throw away the apple", feedback=lambda m: phases.append(m.feedback.phase))
+        response = wait_future(handle.get_result_async(), 30)
+        took = time.monotonic() - started
     assert response.status == GoalStatus.STATUS_ABORTED
     assert response.result.error_code == Result.SERVICE_UNAVAILABLE
-    assert "score_skills" in response.result.error_msg
+    assert "score_skills" in response.result.error_msg and "did not come back within 2 s" in response.result.error_msg
+    assert "waiting for llm_scoring_node" in phases and 2.0 <= took < 15.0
+
+
+def test_a_cancel_ends_the_wait_for_a_missing_server(ros_context):
+    planner = make_planner(ros_context, service_wait_s=0.5)  # the default wait: a minute
+    user = User(ros_context)
+    phases = []
+    with Spinner(ros_context, planner, user.node):
+        user.ready()
+        handle = send(user.client, "throw away the apple", feedback=lambda m: phases.append(m.feedback.phase))
+        wait_for(lambda: "waiting for llm_scoring_node" in phases, 20, "the planner to wait for the scoring node")
+        canceled = time.monotonic()
+        wait_future(handle.cancel_goal_async())
+        response = wait_future(handle.get_result_async(), 20)
+    check(response, GoalStatus.STATUS_CANCELED, Result.CANCELED, [], "waiting for service 'score_skills'")
+    assert time.monotonic() - canceled < 5.0
+
+
+def test_a_scoring_node_killed_mid_plan_and_restarted_lets_the_plan_resume(ros_context):
+    """The scoring process dies while it scores step 3 (two skills done); a new one starts: the
+    planner waits for it, sends the step again and finishes the plan without repeating a skill."""
+    server = ScoreServerProcess(hang_at=2)
+    fake = FakeRobotSide(ros_context, serve_scores=False)
+    planner = make_planner(ros_context, service_restart_wait_s=30.0)
+    user = User(ros_context)
+    phases = []
+    instruction = "hang on, then throw away the apple"
+    try:
+        with Spinner(ros_context, fake, planner, user.node):
+            user.ready()
+            wait_for(lambda: "ready" in server.lines, 30, "the fake scoring process")
+            handle = send(user.client, instruction, feedback=lambda m: phases.append(m.feedback.phase))
+            wait_for(lambda: "hanging" in server.lines, 30, "the third scoring call to be open")
+            server.kill()
+            wait_for(lambda: "waiting for llm_scoring_node" in phases, 20, "the planner to wait for the scoring node")
+            assert not handle.get_result_async().done()
+            server = ScoreServerProcess(hang_at=-1)
+            response = wait_future(handle.get_result_async(), 60)
+    finally:
+        server.kill()
+    check(response, GoalStatus.STATUS_SUCCEEDED, Result.NONE, PLAN + ["done"])
+    assert fake.executed == PLAN  # nothing executed twice
+    assert server.lines[:2] == ["ready", "scoring 2"]  # the new process got the interrupted step again
 
 
 def test_failing_skill_is_reported_as_skill_failed(ros_context):
@@ -223,15 +270,16 @@ SEQUENCE_PLANS = {
     "pick up the sponge": ["pick up the sponge"] * 5,
     "bring me an orange": ["find an orange", "pick up the orange"],
     "hang on a second": [],
+    "hang on, then throw away the apple": PLAN,
 }
 
 
 class ScoreServerProcess:
     """fake_score_server.py (a test fake of llm_scoring_node) as a process the test can kill."""
 
-    def __init__(self) -> None:
+    def __init__(self, hang_at: int = 0) -> None:
         script = Path(__file__).with_name("fake_score_server.py")
-        self.proc = subprocess.Popen([sys.executable, str(script), json.dumps(SEQUENCE_PLANS)],
+        self.proc = subprocess.Popen([sys.executable, str(script), json.dumps(SEQUENCE_PLANS), str(hang_at)],
                                      stdout=subprocess.PIPE, text=True)
         self.lines: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -264,7 +312,8 @@ def test_a_sequence_of_goals_to_one_planner_each_gets_its_own_result(ros_context
     server = ScoreServerProcess()
     fake = FakeRobotSide(ros_context, failing={"pick up the sponge"}, skill_seconds=30.0,
                          slow={"find an orange"}, serve_scores=False)
-    planner = make_planner(ros_context, max_failures=2, failure_penalty=1.0, scoring_timeout_s=120.0)
+    planner = make_planner(ros_context, max_failures=2, failure_penalty=1.0, scoring_timeout_s=120.0,
+                           service_restart_wait_s=0.0)  # a dead server ends the instruction at once
     user = Node("user", context=ros_context)
     client = ActionClient(user, ExecuteInstruction, "execute_instruction")
     plans = []

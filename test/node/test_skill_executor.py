@@ -21,6 +21,7 @@ from saycan_msgs.msg import Skill
 from saycan_ros.core.errors import ConfigError
 from saycan_ros.nodes.skill_executor_node import SkillExecutorNode
 from saycan_ros.ros_io.actions import ActionClient
+from saycan_ros.ros_io.qos import E_STOP_QOS
 from saycan_ros.skills.behaviours import HeldObject
 from saycan_ros.skills.types import ErrorCode
 
@@ -190,7 +191,7 @@ def test_e_stop_latches_motion_off_until_released_and_limits_hold_whatever_is_co
     robot = Node("fake_robot_state", context=ros_context)
     odom_pub = robot.create_publisher(Odometry, "odom", 10)
     joint_pub = robot.create_publisher(JointState, "joint_states", 10)
-    stop_pub = robot.create_publisher(Bool, "e_stop", 10)
+    stop_pub = robot.create_publisher(Bool, "e_stop", E_STOP_QOS)  # latched: the executor subscribes so
 
     def publish() -> None:
         odom = Odometry()
@@ -308,3 +309,56 @@ def test_robot_joint_names_units_and_stamped_cmd_vel(ros_context):
 def test_bad_robot_mapping_gives_one_clear_error(ros_context, params, words):
     with pytest.raises(ConfigError, match=words):
         executor_node(ros_context, **params)
+
+
+def test_dry_run_checks_each_skill_and_succeeds_without_moving(ros_context):
+    """No odometry, no camera: a real run would end with NO_SENSOR_DATA; a dry run succeeds at
+    once, says so, sends no motion, and still gives bad skills their typed errors."""
+    node = executor_node(ros_context, dry_run=True, sensor_timeout_s=1.0)
+    client = Client(ros_context)
+    try:
+        with Spinner(ros_context, node, client):
+            assert client.action.wait_for_server(timeout_sec=30.0)
+            started = time.monotonic()
+            result = client.run("go to the table", "go_to", location="table", wait_s=20.0)
+            assert result.success and result.error_code == R.NONE and "dry run" in result.error_msg
+            assert time.monotonic() - started < 5.0
+            assert client.run("pick up the apple", "pick", obj="apple", wait_s=20.0).success
+            bad = client.run("pick up the piano", "pick", obj="piano", wait_s=20.0)
+            assert bad.error_code == R.UNKNOWN_SKILL and "piano" in bad.error_msg
+            time.sleep(0.3)
+        with client.lock:
+            assert all(v == 0.0 and w == 0.0 for _, v, w in client.twists)
+    finally:
+        node.close()
+        node.destroy_node()
+        client.destroy_node()
+
+
+def test_a_restarted_executor_starts_stopped_while_the_e_stop_is_latched(ros_context):
+    """e_stop true is published once, while the first executor runs; that executor is destroyed and
+    a new one created (a restart): it hears the latched true at once and refuses skills until false."""
+    operator = Node("operator_console", context=ros_context)
+    stop_pub = operator.create_publisher(Bool, "e_stop", E_STOP_QOS)
+    client = Client(ros_context)
+    first = executor_node(ros_context, dry_run=True)
+    with Spinner(ros_context, first, operator):
+        wait_for(lambda: stop_pub.get_subscription_count() > 0, 20, "the executor's e_stop subscription")
+        stop_pub.publish(Bool(data=True))
+        wait_for(lambda: first.guard.e_stopped, 10, "the first executor's latch")
+    first.close()
+    first.destroy_node()
+    second = executor_node(ros_context, dry_run=True)
+    try:
+        with Spinner(ros_context, second, client, operator):
+            assert client.action.wait_for_server(timeout_sec=30.0)
+            wait_for(lambda: second.guard.e_stopped, 10, "the restarted executor to hear the latched e_stop")
+            refused = client.run("go to the table", "go_to", location="table", wait_s=20.0)
+            assert refused.error_code == R.EMERGENCY_STOP and "release" in refused.error_msg
+            stop_pub.publish(Bool(data=False))
+            wait_for(lambda: not second.guard.e_stopped, 10, "the latch released")
+            assert client.run("go to the table", "go_to", location="table", wait_s=20.0).success
+    finally:
+        second.close()
+        for n in (second, client, operator):
+            n.destroy_node()
