@@ -19,6 +19,7 @@ setup(
         (f"share/{PACKAGE}/config/examples", glob("config/examples/*.yaml")),
         (f"share/{PACKAGE}/config/training", glob("config/training/*.yaml")),
         (f"share/{PACKAGE}/models/planner-lora", glob("models/planner-lora/*")),
+        (f"share/{PACKAGE}/models/planner-lora-feedback", glob("models/planner-lora-feedback/*")),
         (f"share/{PACKAGE}/models/affordance", glob("models/affordance/*")),
     ],
     install_requires=["setuptools"],

@@ -22,6 +22,17 @@ _PHRASES = {
 }
 
 
+# A failed search is not written into the prompt: what it showed (the object is not where the
+# robot looked) is already in the value function's search memory, which lowers "find X" once every
+# place was seen; the language model then replans from the steps before the search.
+UNWRITTEN_KINDS = frozenset({"find"})
+
+
+def writes_feedback(skill: Skill) -> bool:
+    """Whether a failure of this skill goes into the prompt (Inner Monologue) or is left out."""
+    return skill.kind not in UNWRITTEN_KINDS
+
+
 def failure_note(skill: Skill, outcome: SkillOutcome) -> str:
     """A few words on why `skill` failed, for the prompt ('the grasp failed')."""
     phrase = _PHRASES.get(outcome.error_code, "it did not work")

@@ -14,7 +14,7 @@ from saycan_ros.core.episode import (
     EpisodeRecord, SkillOutcome, StepRecord,
 )
 from saycan_ros.core.errors import SayCanError
-from saycan_ros.core.feedback import failed_step_text, failure_note, replan_reason
+from saycan_ros.core.feedback import failed_step_text, failure_note, replan_reason, writes_feedback
 from saycan_ros.core.prompt import normalize_instruction
 from saycan_ros.core.scoring import combine
 from saycan_ros.core.skills import Skill, SkillLibrary
@@ -52,7 +52,8 @@ class SayCanPlanner:
     planned); its affordance is multiplied by `failure_penalty` for each failure since the last
     success. With `outcome_feedback` (Inner Monologue) the failure is also written into the
     prompt's steps so far ("pick up the apple (failed: the grasp failed)"), so the language model
-    replans knowing what happened; without it the failed step is left out of the prompt. The step
+    replans knowing what happened (a failed search excepted: core.feedback); without it the
+    failed step is left out of the prompt. The step
     after a failure records why it is a replanning (StepRecord.replan_reason).
     `max_failures` consecutive failures end the episode; so does one failure whose error code is in
     `final_codes` (an emergency stop: retrying would only be refused again).
@@ -127,7 +128,7 @@ class SayCanPlanner:
                     consecutive_failures = 0
                     continue
                 replanning = replan_reason(skill, step.outcome)
-                if self.outcome_feedback:
+                if self.outcome_feedback and writes_feedback(skill):
                     prompt_steps.append(failed_step_text(skill.text, failure_note(skill, step.outcome)))
                 if self.should_stop():
                     episode.status = STATUS_CANCELED

@@ -23,17 +23,22 @@ from saycan_ros.language.base import ModelLoadError
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 WEIGHTS, META, PROMPT = "adapter.safetensors", "adapter.json", "prompt.yaml"
 PACKAGED = "planner-lora"  # models/<PACKAGED>: the adapter trained for config/kitchen.yaml
+# models/<FEEDBACK>: the same, continued on plans with failures written as outcome feedback
+# (for planner_node outcome_feedback: true; docs/closed_loop.md)
+FEEDBACK = "planner-lora-feedback"
 
 
 def resolve_adapter(name: str) -> Path | None:
     """'' or 'none' -> None; 'packaged' -> models/planner-lora (None if that was never trained
-    into this checkout); else a folder path. Resolve 'auto' with base.effective_adapter first."""
+    into this checkout); 'feedback' -> models/planner-lora-feedback; else a folder path. Resolve
+    'auto' with base.effective_adapter first."""
     name = name.strip()
     if name in ("", "none"):
         return None
     if name == "packaged" and not (models_dir() / PACKAGED / WEIGHTS).is_file():
         return None
-    path = models_dir() / PACKAGED if name == "packaged" else Path(name).expanduser()
+    named = {"packaged": PACKAGED, "feedback": FEEDBACK}
+    path = models_dir() / named[name] if name in named else Path(name).expanduser()
     if not (path / WEIGHTS).is_file() or not (path / META).is_file():
         raise ModelLoadError(f"no LoRA adapter at {path} (it needs {WEIGHTS} and {META}; "
                              "`saycan train planner` makes one)")

@@ -174,6 +174,15 @@ def test_outcome_feedback_writes_the_failure_into_the_prompt_and_records_why_it_
     assert restored.steps[2].replan_reason == episode.steps[2].replan_reason
 
 
+def test_a_failed_search_is_left_out_of_the_prompt_even_with_outcome_feedback(library):
+    """What a failed find showed lives in the value function's search memory, not in the prompt."""
+    lm = ScriptedLanguageModel(PLAN)
+    world = TableWorld(fail_once={"find an apple"})
+    episode = SayCanPlanner(library, lm, world, world, failure_penalty=1.0, outcome_feedback=True).run("throw away the apple")
+    assert lm.calls[1] == [] and episode.steps[1].replan_reason.startswith("'find an apple' failed")
+    assert episode.status == "done"
+
+
 def test_failure_notes_name_the_cause_by_result_code(library):
     from saycan_ros.core.feedback import failed_step_text, failure_note
 
