@@ -89,15 +89,19 @@ def first_skills(episodes: Sequence, texts: Sequence[str], quiet: bool = False) 
 
     kitchen = load_kitchen()
     library = SkillLibrary.from_kitchen(kitchen)
-    task, _ = make_task_grounding(eval_parser().parse_args([]))
+    task, scorer = make_task_grounding(eval_parser().parse_args([]))
     runs = [dataclasses.replace(ep, instruction=text or "(nothing heard)", max_steps=PLAN_STEPS)
             for ep, text in zip(episodes, texts)]
+
     def progress(i: int, n: int, _result) -> None:
         if not quiet and (i % 10 == 0 or i == n):
             print(f"  planned {i}/{n}", flush=True)
 
-    results = run_plan_mode(runs, kitchen, library, task, make_world_factory("symbolic", kitchen),
-                            max_steps=PLAN_STEPS, progress=progress)
+    try:
+        results = run_plan_mode(runs, kitchen, library, task, make_world_factory("symbolic", kitchen),
+                                max_steps=PLAN_STEPS, progress=progress)
+    finally:
+        scorer.close()  # as `saycan eval` does: the model's memory goes back before the summary
     return [tuple(s.skill for s in r.steps[:PLAN_STEPS]) for r in results]
 
 

@@ -39,6 +39,7 @@ SKILL_OK = 0
 SKILL_UNKNOWN = 201
 SKILL_PRECONDITION_FAILED = 202
 SKILL_OBJECT_NOT_FOUND = 204
+SKILL_GRASP_FAILED = 205  # never from the symbolic kitchen itself: injected slips (eval.faults)
 
 
 def initial_state(kitchen, start_spec) -> KitchenState:

@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from saycan_ros.core.episode import SkillOutcome
 from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.kitchen import base_object_name
-from saycan_ros.core.world import DISPOSAL, GRIPPER, USER, KitchenState, SymbolicRunner
-
-SKILL_GRASP_FAILED = 205  # saycan_msgs/action/ExecuteSkill GRASP_FAILED
+from saycan_ros.core.world import DISPOSAL, GRIPPER, SKILL_GRASP_FAILED, USER, KitchenState, SymbolicRunner
 
 
 @dataclass(frozen=True)
