@@ -9,8 +9,11 @@ set the `scene` parameter first to switch scenes.
 Concurrency: every PyBullet call (physics, rendering, reset) runs in one MutuallyExclusive
 callback group; the topic inputs run in another and only hand commands over through a lock, so
 they never wait for a physics step or a render. Physics advances in fixed steps of
-1/physics_rate_hz and catches up with wall time x real_time_factor on each control tick; when the
-machine cannot keep up, the simulation runs slower than real time rather than piling up a backlog.
+1/physics_rate_hz and catches up with wall time x real_time_factor on each control tick (odom_rate_hz
+ticks per simulated second); when the machine cannot keep up, the simulation runs slower than
+asked rather than piling up a backlog. The camera renders when a frame is due in simulated time
+(camera_rate_hz frames per simulated second), so a simulation run faster or slower than real time
+gives the robot's perception the same frames per simulated second.
 
 Time: with publish_clock (the default) the node publishes the simulated time on /clock and stamps
 every message with it, like Gazebo. Nodes started with use_sim_time:=true (sim.launch.yaml) then
@@ -67,8 +70,9 @@ PARAMS = (
           "empty: nothing", dynamic=True),
     Param("start_pose", [0.0, 0.0, 0.0], "robot start pose [x, y, yaw] in the odom frame (at start and sim/reset)", _pose3, dynamic=True),
     Param("physics_rate_hz", 120.0, "physics steps per second of simulated time", _within(30.0, 1000.0)),
-    Param("odom_rate_hz", 50.0, "control tick: physics catches up, odom and joint_states go out", _within(1.0, 200.0)),
-    Param("camera_rate_hz", 5.0, "head camera render and publish rate (wall clock)", _within(0.1, 60.0)),
+    Param("odom_rate_hz", 50.0, "control ticks per simulated second: physics catches up, odom and joint_states "
+          "go out", _within(1.0, 200.0)),
+    Param("camera_rate_hz", 5.0, "head camera frames per simulated second (rendered when one is due)", _within(0.1, 60.0)),
     Param("image_width", 320, "camera image width in pixels", _within(16, 4096)),
     Param("image_height", 240, "camera image height in pixels", _within(16, 4096)),
     Param("real_time_factor", 1.0, "simulated seconds per wall-clock second", _within(0.05, 20.0)),
@@ -134,8 +138,9 @@ class SimNode(Node):
         self._state_signature: Any = None
         self._state_sent = -math.inf
 
-        self.create_timer(1.0 / self.p["odom_rate_hz"], self._tick, callback_group=sim)
-        self.create_timer(1.0 / self.p["camera_rate_hz"], self._render, callback_group=sim)
+        self._frame_period = 1.0 / self.p["camera_rate_hz"]
+        self._next_frame = self.world.sim_time  # the first frame at once
+        self.create_timer(1.0 / (self.p["odom_rate_hz"] * self.p["real_time_factor"]), self._tick, callback_group=sim)
         self.create_timer(0.1, self._publish_world_state, callback_group=sim)
         if self.p["stats_period_s"] > 0:
             self.create_timer(self.p["stats_period_s"], self._log_stats, callback_group=sim)
@@ -198,6 +203,12 @@ class SimNode(Node):
         if self.clock_pub is not None:
             self.clock_pub.publish(Clock(clock=self._stamp()))
         self._publish_robot_state()
+        if self.world.sim_time + 1e-9 >= self._next_frame:
+            self._render()
+            # the next frame one period on; a simulation that fell behind skips frames, never bursts them
+            self._next_frame += self._frame_period
+            if self._next_frame <= self.world.sim_time:
+                self._next_frame = self.world.sim_time + self._frame_period
 
     def _stamp(self):
         """Header stamp: the simulated time when it is published on /clock, else the node's clock."""
@@ -261,6 +272,7 @@ class SimNode(Node):
             self._cmd, self._cmd_time, self._trajectories = (0.0, 0.0), -math.inf, []
         self._scene_name = name
         self._anchor_wall, self._anchor_sim = time.monotonic(), self.world.sim_time
+        self._next_frame = self.world.sim_time
         self._publish_world_state(force=True)
         holding = self.get_parameter("start_holding").value
         response.success = True

@@ -196,3 +196,32 @@ def test_trajectory_messages_are_validated() -> None:
             (JointTrajectory(joint_names=list(allowed), points=list(reversed(ok.points))), "backwards")):
         with pytest.raises(ValueError, match=why):
             trajectory_points(msg, allowed)
+
+
+class FrameStamps(Node):
+    """Collects the simulated-time stamps of the color frames."""
+
+    def __init__(self, context):
+        super().__init__("frame_stamps", context=context)
+        self.stamps: list[float] = []
+        self.create_subscription(Image, "camera/color/image_raw", lambda m: self.stamps.append(stamp_to_sec(m.header.stamp)), 20)
+
+
+@pytest.mark.parametrize("rtf", [1.0, 4.0])
+def test_camera_frames_are_due_in_simulated_time_whatever_the_real_time_factor(ros_context, rtf) -> None:
+    # a simulation run faster than real time must give perception the same frames per simulated
+    # second (a wall-clock camera timer would give 4x fewer at rtf 4)
+    sim, frames = make_sim(ros_context, real_time_factor=rtf), FrameStamps(ros_context)
+    try:
+        with Spinner(ros_context, sim, frames) as spinner:
+            wait_for(lambda: len(frames.stamps) >= 10, 60.0, "10 camera frames")
+            gaps = np.diff(frames.stamps[3:10])  # after the start-up, when a tick may catch up 0.25 s at once
+            # 5 Hz in simulated time: 0.2 s apart, within a control tick (1/50 s); when the machine
+            # cannot hold the factor the simulation slows down, it does not skip frames
+            assert np.all(np.abs(gaps - 0.2) <= 0.021), gaps
+            for node in (sim, frames):
+                spinner.executor.remove_node(node)
+    finally:
+        sim.close()
+        sim.destroy_node()
+        frames.destroy_node()
