@@ -153,9 +153,10 @@ class ScorerConfig:
     concurrency: int = 1  # openai: requests in flight at once
     threads: int = 0  # transformers on CPU: torch threads (0 = torch's default)
     cache_dir: str = ""  # embedded model cache ("" = $SAYCAN_CACHE or ~/.cache/saycan_ros/models)
-    # transformers: a LoRA adapter merged into the weights at load: "auto" (the packaged adapter
-    # with the embedded model, none with any other), "none", "packaged" (models/planner-lora,
-    # trained for config/kitchen.yaml by `saycan train planner`), or an adapter folder
+    # transformers: a LoRA adapter merged into the weights at load: "auto" (the packaged feedback
+    # adapter with the embedded model, none with any other), "none", "packaged" (models/planner-lora,
+    # trained for config/kitchen.yaml by `saycan train planner`), "feedback"
+    # (models/planner-lora-feedback: the same, continued on plans with outcome feedback), or a folder
     adapter: str = DEFAULT_ADAPTER
     extra: dict[str, Any] = field(default_factory=dict)  # backend-specific from_pretrained kwargs
 
@@ -196,11 +197,12 @@ class ScorerConfig:
 
 
 def effective_adapter(config: ScorerConfig) -> str:
-    """The adapter the scorer really uses: 'auto' means the packaged adapter for the embedded model
-    on the transformers backend (it was trained on that model) and none otherwise."""
+    """The adapter the scorer really uses: 'auto' means the packaged feedback adapter for the
+    embedded model on the transformers backend (it was trained on that model, and reads the
+    planner's outcome feedback, on by default) and none otherwise."""
     if config.adapter != "auto":
         return config.adapter
-    return "packaged" if config.backend == "transformers" and not config.model.strip() else "none"
+    return "feedback" if config.backend == "transformers" and not config.model.strip() else "none"
 
 
 def make_scorer(config: ScorerConfig) -> SkillScorer:

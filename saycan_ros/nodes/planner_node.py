@@ -51,8 +51,9 @@ PARAMS = (
     Param("max_failures", 3, "consecutive failed skills that end an episode", positive),
     Param("failure_penalty", 0.3, "affordance factor per failure of the same skill since the last success",
           lambda v: None if 0.0 < v <= 1.0 else "must be in (0, 1]"),
-    Param("outcome_feedback", False, "write a failed skill into the language model's prompt with why it failed "
-          "(Inner Monologue), so it replans from what happened; false: leave it out of the prompt"),
+    Param("outcome_feedback", True, "write a failed skill into the language model's prompt with why it failed "
+          "(Inner Monologue), so it replans from what happened; false: leave it out of the prompt (use false "
+          "with a model that was not trained to read it, such as the `packaged` adapter)"),
     Param("score_mode", "sum", "task grounding: sum of the skill's token log-probs (SayCan) or their mean", one_of("sum", "mean")),
     Param("scoring_timeout_s", 120.0, "time limit of one ScoreSkills call", positive),
     Param("affordance_timeout_s", 10.0, "time limit of one GetAffordances call", positive),

@@ -1,14 +1,15 @@
 """CI-sized plan-mode run with the embedded language model: success must not fall below a floor.
 
-What runs: exactly what `saycan eval config/eval/dev.yaml` runs (the harness builds it): plan mode
-on the whole development set (76 episodes), the symbolic kitchen and affordance model (with the
-memory of failed searches), the embedded SmolLM2-135M with the packaged LoRA adapter
-(models/planner-lora) and the prompt it was trained with, score=sum.
+What runs: what `saycan eval config/eval/dev.yaml` runs (the harness builds it) on every other
+episode of each family (39 of the 76; the whole set takes ~6 min on 2 cores, too long for CI):
+plan mode, the symbolic kitchen and affordance model (with the memory of failed searches), the
+embedded SmolLM2-135M with its default LoRA adapter (models/planner-lora-feedback) and the prompt
+it was trained with, outcome feedback on, score=sum.
 
-Measured (2 shared CPU cores, this machine busy with a second job): 64 of 76 episodes (84%):
-single 9/9, noun 10/10, verb 10/10, structured 6/9, embodiment 8/10, crowd 8/10, long 8/10,
-feasibility 5/8 (the family added with the learned value functions, issue 8); 1.06 s per step,
-~7 min for the set. Before the adapter (fixed few-shot prompt): 17/68 of the first seven families.
+Measured (2 CPU cores, `saycan eval`, the whole set): 64 of 76 episodes (84%): single 7/9,
+noun 9/10, verb 9/10, structured 8/9, embodiment 9/10, crowd 8/10, long 7/10, feasibility 7/8;
+1.01 s per step, ~6 min. This subset: 30 of 39 in the same run. Before the adapters (fixed
+few-shot prompt): 17/68 of the first seven families.
 
 FLOOR is one below that measured number: the planner is deterministic on one machine, but fp32
 sums differ by ~1e-4 between CPUs (test_language_transformers), enough to flip one near-tie.
@@ -28,8 +29,20 @@ from saycan_ros.eval.harness import (
 )
 from saycan_ros.eval.report import markdown_failures, markdown_table, summarize
 
-FLOOR = 63          # successful episodes of the development set: measured 64, less one (see above)
-MEASURED_N = 76
+FLOOR = 29          # successful episodes of the subset: measured 30, less one (see above)
+MEASURED_N = 76     # episodes of the development set
+SUBSET_N = 39
+
+
+def every_other_episode_of_each_family(episodes):
+    """The 1st, 3rd, 5th... episode of each family, in file order: every family, half the time."""
+    seen: dict[str, int] = {}
+    chosen = []
+    for ep in episodes:
+        if seen.get(ep.family, 0) % 2 == 0:
+            chosen.append(ep)
+        seen[ep.family] = seen.get(ep.family, 0) + 1
+    return chosen
 
 
 @pytest.mark.timeout(1200)
@@ -38,6 +51,8 @@ def test_plan_mode_success_on_the_development_set_stays_at_the_floor():
     library = SkillLibrary.from_kitchen(kitchen)
     episodes = load_episodes(default_episode_file(), kitchen)
     assert len(episodes) == MEASURED_N, "the development set changed: re-measure and set FLOOR again"
+    episodes = every_other_episode_of_each_family(episodes)
+    assert len(episodes) == SUBSET_N
 
     started = time.perf_counter()
     # exactly what `saycan eval config/eval/dev.yaml` builds: the default model, adapter and prompt

@@ -58,8 +58,8 @@ def test_an_adapter_that_does_not_fit_is_a_clear_error(tmp_path):
     assert json.loads((resolve_adapter("feedback") / "adapter.json").read_text())["generator_version"] == 2
 
 
-def test_auto_means_the_packaged_adapter_only_for_the_embedded_model():
-    assert effective_adapter(ScorerConfig()) == "packaged"
+def test_auto_means_the_feedback_adapter_only_for_the_embedded_model():
+    assert effective_adapter(ScorerConfig()) == "feedback"
     assert effective_adapter(ScorerConfig(model="/some/other/model")) == "none"
     assert effective_adapter(ScorerConfig(backend="openai")) == "none"
     with pytest.raises(Exception, match="need backend transformers"):
