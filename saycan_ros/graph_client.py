@@ -84,6 +84,11 @@ class GraphClient:
         with self._lock:
             return self._world, self._world_stamp
 
+    def sim_time(self) -> float | None:
+        """The simulator's clock as its last world state said (None without a simulator)."""
+        world, _ = self.world()
+        return float(world["sim_time"]) if world and "sim_time" in world else None
+
     # -- calls -------------------------------------------------------------------------------
     def wait_until_ready(self, timeout_s: float, progress: Callable[[str], None] | None = None) -> None:
         """Wait, stage by stage, until the graph answers; `progress` hears each stage's label."""
@@ -151,8 +156,11 @@ class GraphClient:
                       "sim_node did not answer set_parameters", self.graph)
         return "; ".join(r.reason or "refused" for r in reply.results if not r.successful)
 
-    def execute(self, instruction: str, max_steps: int, timeout_s: float) -> EpisodeRecord:
-        """Send one goal; return the episode as seen from feedback and saycan/plan."""
+    def execute(self, instruction: str, max_steps: int, timeout_s: float,
+                sim_time_limit_s: float | None = None) -> EpisodeRecord:
+        """Send one goal; return the episode as seen from feedback and saycan/plan. The goal is
+        canceled (status "timeout") after timeout_s of wall-clock time or, with a simulator,
+        sim_time_limit_s of simulated time, whichever comes first."""
         with self._lock:
             self._plan_events.clear()
         episode = EpisodeRecord(instruction)
@@ -173,18 +181,25 @@ class GraphClient:
             if self.on_step is not None:
                 self.on_step(step)
 
-        started = time.monotonic()
+        started, sim_started = time.monotonic(), self.sim_time()
         send = self.action.send_goal_async(self._Goal(instruction=instruction, max_steps=max_steps),
                                            feedback_callback=on_feedback)
         handle = wait_done(send, 30.0, "the planner did not answer the goal", self.graph)
         if not handle.accepted:
             raise SayCanError("the planner rejected the goal (is another instruction running?)")
+        limit = None
+        if sim_time_limit_s is not None and sim_started is not None:
+            def limit() -> str | None:
+                now = self.sim_time()
+                over = now is not None and now - sim_started > sim_time_limit_s
+                return f"no result within {sim_time_limit_s:.0f} s of simulated time" if over else None
         try:
-            response = wait_done(handle.get_result_async(), timeout_s, f"no result within {timeout_s:.0f} s", self.graph)
-        except SayCanError:
+            response = wait_done(handle.get_result_async(), timeout_s, f"no result within {timeout_s:.0f} s", self.graph,
+                                 give_up=limit)
+        except SayCanError as exc:
             cancel = handle.cancel_goal_async()
             wait_done(cancel, 30.0, "the planner did not answer the cancel", self.graph)
-            episode.status, episode.error_msg = "timeout", f"no result within {timeout_s:.0f} s (canceled)"
+            episode.status, episode.error_msg = "timeout", f"{exc} (canceled)"
             response = None
         time.sleep(0.5)  # the last PlanStatus and world state may trail the result
         self._attach_outcomes(episode, chosen_at, started)
@@ -239,7 +254,10 @@ def merge_plan_events(episode: EpisodeRecord, events: list[tuple[float, Any]], c
             step.scoring_ms = max(0.0, (chosen_at[step.index] - previous_end) * 1000)
 
 
-def wait_done(future, timeout_s: float, message: str, graph=None):
+def wait_done(future, timeout_s: float, message: str, graph=None,
+              give_up: Callable[[], str | None] | None = None):
+    """The future's result; SayCanError(message) after timeout_s, or with give_up's message as
+    soon as give_up returns one (checked every half second, like the graph's processes)."""
     done = threading.Event()
     future.add_done_callback(lambda _: done.set())
     deadline = time.monotonic() + timeout_s
@@ -248,4 +266,7 @@ def wait_done(future, timeout_s: float, message: str, graph=None):
             graph.check_alive()
         if time.monotonic() > deadline:
             raise SayCanError(message)
+        reason = give_up() if give_up is not None else None
+        if reason:
+            raise SayCanError(reason)
     return future.result()

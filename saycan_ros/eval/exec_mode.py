@@ -32,7 +32,7 @@ from saycan_ros.eval.episodes import Episode, state_from_world
 from saycan_ros.eval.report import EpisodeResult
 from saycan_ros.graph_client import GraphClient, wait_done
 from saycan_ros.ros_io.codes import status_name
-from saycan_ros.ros_io.recording import record_episode
+from saycan_ros.ros_io.recording import RecordingWriter, record_episode
 
 STARTUP_TIMEOUT_S = 300.0
 
@@ -74,7 +74,9 @@ def graph_nodes(args, kitchen_path: Path, affordance: str):
              if n.name != "visualization_node"]  # nobody watches an evaluation: one process less on 2 cores
     for node in nodes:
         if node.name == "sim_node":
-            node.params += [("kitchen_file", str(kitchen_path)), ("fault_grasp_slip_p", float(args.grasp_slip))]
+            node.params += [("kitchen_file", str(kitchen_path)), ("fault_grasp_slip_p", float(args.grasp_slip)),
+                            ("real_time_factor", float(args.real_time_factor)),
+                            ("pause_between_skills", not args.no_pause_between_skills)]
         elif node.name == "planner_node":
             node.params += [("score_mode", args.score), ("outcome_feedback", args.outcome_feedback == "on"),
                             ("failure_penalty", args.failure_penalty)]
@@ -111,6 +113,7 @@ def run_exec_mode(episodes: Sequence[Episode], kitchen: Kitchen, args, affordanc
     use_private_ros_domain()  # no other graph on this machine may answer our goals
     with LaunchedGraph(nodes, log_dir=out_dir / "logs") as graph:
         client = GraphClient(graph, "saycan_eval")
+        recorder = None  # one for the run, a file per episode
         try:
             client.wait_until_ready(STARTUP_TIMEOUT_S)
             for n, (index, ep) in enumerate(runnable, 1):
@@ -127,19 +130,35 @@ def run_exec_mode(episodes: Sequence[Episode], kitchen: Kitchen, args, affordanc
                     notes.append(f"skipped {ep.id}: the robot should start holding {holding or 'nothing'} but "
                                  f"holds {world.get('held_object') or 'nothing'} after sim/reset")
                     continue
-                started = time.perf_counter()
-                recorder = record_episode(client.node, recording_path(out_dir, n, ep),
-                                          {"instruction": ep.instruction, "episode": ep.id})
-                try:
-                    record = client.execute(ep.instruction, ep.max_steps or args.max_steps, args.timeout)
-                finally:
-                    recorder.close()
+                started, sim_started = time.perf_counter(), client.sim_time()
+                path, meta = recording_path(out_dir, n, ep), {"instruction": ep.instruction, "episode": ep.id}
+                if recorder is None:
+                    recorder = record_episode(client.node, path, meta)
+                else:
+                    recorder.next_file(RecordingWriter(path, meta))
+                record = client.execute(ep.instruction, ep.max_steps or args.max_steps, args.timeout,
+                                        sim_time_limit_s=args.sim_time_limit)
                 final, _ = client.world()
                 result = judge(ep, record, state_from_world(final or {}), library, kitchen)
                 result.elapsed_s = time.perf_counter() - started
+                sim_now = client.sim_time()
+                if sim_started is not None and sim_now is not None:
+                    result.meta["sim_s"] = round(sim_now - sim_started, 2)
                 results.append(result)
                 if progress:
                     progress(n, len(runnable), result)
         finally:
+            if recorder is not None:
+                recorder.close()
             client.close()
+    notes.append(speed_note(results, args.real_time_factor))
     return results, notes
+
+
+def speed_note(results: Sequence[EpisodeResult], asked: float) -> str:
+    """How fast the simulation ran: simulated and wall-clock seconds over the timed episodes."""
+    timed = [r for r in results if "sim_s" in r.meta]
+    wall, sim = sum(r.elapsed_s for r in timed), sum(r.meta["sim_s"] for r in timed)
+    achieved = f"{sim / wall:.2f}" if wall > 0 else "n/a"
+    return (f"simulation: {sim:.0f} s simulated in {wall:.0f} s of wall-clock time over {len(timed)} episodes "
+            f"({achieved} simulated seconds per second; real-time factor {asked:g} asked while skills run)")

@@ -32,6 +32,8 @@ from saycan_ros.eval.report import (
 from saycan_ros.language.base import DEFAULT_ADAPTER
 
 DEFAULT_MAX_STEPS = 12
+DEFAULT_REAL_TIME_FACTOR = 4.0  # exec mode: asked of the simulator while skills run (2 cores hold ~2)
+DEFAULT_SIM_TIME_LIMIT_S = 600.0  # exec mode: simulated seconds per episode
 DEFAULT_FAILURE_PENALTY = 0.3  # as planner_node's failure_penalty
 DATASET_CREDIT = ("Reference plans: SayCan dataset v0 (saycan_plan_v0_l.tsv), Ahn et al. 2022, "
                   "\"Do As I Can, Not As I Say: Grounding Language in Robotic Affordances\", CC BY 4.0.")
@@ -152,7 +154,7 @@ def where_it_went_wrong(ep: Episode, record: EpisodeRecord, unmet: list, library
 def run_plan_mode(episodes: Sequence[Episode], kitchen: Kitchen, library: SkillLibrary, task,
                   world_factory: Callable[[SymbolicRunner], object], *, max_steps: int = DEFAULT_MAX_STEPS,
                   top_k: int = 5, progress: Callable[[int, int, EpisodeResult], None] | None = None,
-                  faults: FaultSpec | None = None, outcome_feedback: bool = False,
+                  faults: FaultSpec | None = None, outcome_feedback: bool = True,
                   failure_penalty: float = DEFAULT_FAILURE_PENALTY) -> list[EpisodeResult]:
     """Run every episode in the symbolic kitchen with the given task grounding; with `faults`,
     skills meet injected failures (saycan_ros.eval.faults), the same draws for every planner setting."""
@@ -227,7 +229,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--family", action="append", default=None, help="only this family (repeatable)")
     p.add_argument("--id", action="append", default=None, dest="ids", help="only this episode id (repeatable)")
     p.add_argument("--out", default=None, help="output folder (default: runs/eval-<timestamp>)")
-    p.add_argument("--timeout", type=float, default=600.0, help="exec mode: wall-clock seconds per episode")
+    p.add_argument("--timeout", type=float, default=600.0, help="exec mode: wall-clock seconds per episode (a backstop)")
+    p.add_argument("--sim-time-limit", type=float, default=DEFAULT_SIM_TIME_LIMIT_S, metavar="S",
+                   help="exec mode: simulated seconds per episode (default %(default)g; the robot at real speed)")
+    p.add_argument("--real-time-factor", type=float, default=DEFAULT_REAL_TIME_FACTOR, metavar="F",
+                   help="exec mode: simulated seconds per wall-clock second asked of the simulator (default "
+                        "%(default)g); the achieved factor is printed, and a machine that cannot hold it slows "
+                        "the simulation down (the nodes run on simulated time), it does not change what is judged")
+    p.add_argument("--no-pause-between-skills", action="store_true",
+                   help="exec mode: keep the world running while the planner thinks (by default it holds still "
+                        "between skills, so thinking takes no simulated time and the CPU goes to the language model)")
     p.add_argument("--quiet", action="store_true", help="no per-episode progress lines")
     closed = p.add_argument_group("closed loop (plan mode): injected failures and how the planner hears of them")
     closed.add_argument("--grasp-slip", type=float, default=0.0, metavar="P",
@@ -236,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     closed.add_argument("--moved-after-find", type=float, default=0.0, metavar="P",
                         help="probability that a person moves the object just found elsewhere (once per episode)")
     closed.add_argument("--fault-seed", type=int, default=0, help="seed of the injected failures")
-    closed.add_argument("--outcome-feedback", choices=("on", "off"), default="off",
+    closed.add_argument("--outcome-feedback", choices=("on", "off"), default="on",
                         help="write failed skills into the prompt (Inner Monologue; planner_node outcome_feedback)")
     closed.add_argument("--failure-penalty", type=float, default=DEFAULT_FAILURE_PENALTY,
                         help="affordance factor per failure of the same skill (planner_node failure_penalty)")
@@ -328,6 +339,10 @@ def _main(args) -> int:
         raise ConfigError("--max-steps must be at least 1")
     if not 0.0 < args.failure_penalty <= 1.0:
         raise ConfigError(f"--failure-penalty must be in (0, 1], got {args.failure_penalty}")
+    if not 0.05 <= args.real_time_factor <= 20.0:
+        raise ConfigError(f"--real-time-factor must be within [0.05, 20], got {args.real_time_factor}")
+    if args.sim_time_limit <= 0 or args.timeout <= 0:
+        raise ConfigError("--sim-time-limit and --timeout must be positive")
     if args.mode == "exec" and args.moved_after_find:
         raise ConfigError("--moved-after-find is a plan-mode fault; exec mode injects --grasp-slip in the simulator")
     kitchen = load_kitchen(args.kitchen)

@@ -6,14 +6,22 @@ and segmentation images with CameraInfo, and the ground truth on sim/world_state
 local; for judging episodes only). Service sim/reset (std_srvs/Trigger) lays the scene out again;
 set the `scene` parameter first to switch scenes.
 
-Concurrency: every PyBullet call (physics, rendering, reset) runs in one MutuallyExclusive
-callback group; the topic inputs run in another and only hand commands over through a lock, so
-they never wait for a physics step or a render. Physics advances in fixed steps of
+Concurrency: every PyBullet call (physics, rendering, reset, the world state) runs in the control
+tick, the one callback of its group; the topic inputs and the sim/reset service run in another
+and only hand commands and reset requests over through a lock, so they never wait for a physics
+step or a render, and a tick that is always due (a simulation asked to run faster than the
+machine can) never starves a reset. Physics advances in fixed steps of
 1/physics_rate_hz and catches up with wall time x real_time_factor on each control tick (odom_rate_hz
 ticks per simulated second); when the machine cannot keep up, the simulation runs slower than
 asked rather than piling up a backlog. The camera renders when a frame is due in simulated time
 (camera_rate_hz frames per simulated second), so a simulation run faster or slower than real time
 gives the robot's perception the same frames per simulated second.
+
+Pausing between skills (`pause_between_skills`, for evaluation): the world runs while the
+executor has a skill goal (its standard action status topic says so) and for settle_s after, then
+holds still, simulated time included, until the next skill starts. The planner's thinking then
+takes no simulated time: on a 2-core machine the language model gets the CPU the idle simulation
+would have used, and the first frame after a pause is as fresh as the last one before it.
 
 Time: with publish_clock (the default) the node publishes the simulated time on /clock and stamps
 every message with it, like Gazebo. Nodes started with use_sim_time:=true (sim.launch.yaml) then
@@ -29,13 +37,14 @@ import threading
 import time
 from typing import Any
 
+from action_msgs.msg import GoalStatus, GoalStatusArray
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
 from rclpy.time import Time
 from rosgraph_msgs.msg import Clock
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_action_status_default
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
@@ -50,6 +59,8 @@ from saycan_ros.sim.kitchen_world import KitchenWorld
 from saycan_ros.sim.robot_geometry import ARM_JOINTS, GRIPPER_JOINTS, JOINTS, load_robot_geometry
 
 CAMERA_FRAME = "camera_color_optical_frame"
+HOLD_STILL_REPEAT_S = 0.5  # pause_between_skills: the held clock, pose and frame go out again this often
+RESET_WAIT_S = 20.0  # sim/reset waits this long for the control tick to lay the scene out
 
 
 def _within(lo: float, hi: float):
@@ -78,11 +89,16 @@ PARAMS = (
     Param("real_time_factor", 1.0, "simulated seconds per wall-clock second", _within(0.05, 20.0)),
     Param("cmd_vel_timeout_s", 0.5, "stop the base when no cmd_vel arrived for this long", positive),
     Param("world_state_rate_hz", 2.0, "sim/world_state period publish rate (it also goes out on every change)", positive),
-    Param("max_catch_up_s", 0.25, "most simulated time one control tick may run; beyond it the sim slows down", positive),
+    Param("max_catch_up_s", 0.05, "most simulated time one control tick may run; beyond it the simulation slows "
+          "down, so a busy machine never makes the robot jump (control and camera see small, even steps)", positive),
     Param("publish_clock", True, "publish the simulated time on /clock and stamp messages with it "
           "(run the other nodes with use_sim_time:=true)"),
     Param("fault_grasp_slip_p", 0.0, "fault injection: probability that a grasp slips during the lift (the "
           "object drops back); for evaluating the closed loop, 0 on a normal run", _within(0.0, 1.0), dynamic=True),
+    Param("pause_between_skills", False, "hold the world still (simulated time too) while the executor has no "
+          "skill goal (execute_skill/_action/status), settle_s after the last one; for evaluation runs"),
+    Param("settle_s", 1.0, "with pause_between_skills: simulated seconds the world runs on after a skill or a "
+          "reset before it holds still", non_negative),
     Param("stats_period_s", 30.0, "log the achieved real-time factor and camera rate this often (0: never)", non_negative),
 )
 
@@ -106,6 +122,7 @@ class SimNode(Node):
         self._cmd = (0.0, 0.0)
         self._cmd_time = -math.inf
         self._trajectories: list[tuple[str, list]] = []
+        self._resets: list[tuple[threading.Event, Trigger.Response]] = []  # done by the tick
         self._watchdog_tripped = True
 
         sim = MutuallyExclusiveCallbackGroup()  # everything that touches PyBullet
@@ -129,7 +146,15 @@ class SimNode(Node):
         self.create_subscription(JointTrajectory, "gripper_controller/joint_trajectory",
                                  lambda m: self._on_trajectory(m, "gripper", GRIPPER_JOINTS), reliable,
                                  callback_group=inputs)
-        self.create_service(Trigger, "sim/reset", self._on_reset, callback_group=sim)
+        self.create_service(Trigger, "sim/reset", self._on_reset, callback_group=inputs)
+        self._skill_active = False
+        self._still_sent = -math.inf
+        self._last_frame: list[tuple[Any, Any]] = []  # (publisher, message) of the last camera frame
+        self._run_until = math.inf  # with pause_between_skills: simulated time at which the world holds still
+        if self.p["pause_between_skills"]:
+            self._run_until = self.world.sim_time + self.p["settle_s"]
+            self.create_subscription(GoalStatusArray, "execute_skill/_action/status", self._on_skill_status,
+                                     qos_profile_action_status_default, callback_group=inputs)
 
         # Real-time bookkeeping and statistics.
         self._anchor_wall, self._anchor_sim = time.monotonic(), self.world.sim_time
@@ -140,10 +165,10 @@ class SimNode(Node):
 
         self._frame_period = 1.0 / self.p["camera_rate_hz"]
         self._next_frame = self.world.sim_time  # the first frame at once
+        self._state_checked = -math.inf
         self.create_timer(1.0 / (self.p["odom_rate_hz"] * self.p["real_time_factor"]), self._tick, callback_group=sim)
-        self.create_timer(0.1, self._publish_world_state, callback_group=sim)
         if self.p["stats_period_s"] > 0:
-            self.create_timer(self.p["stats_period_s"], self._log_stats, callback_group=sim)
+            self.create_timer(self.p["stats_period_s"], self._log_stats, callback_group=inputs)
         self._publish_world_state()
         w, h = self.world.image_size
         self.get_logger().info(
@@ -159,6 +184,12 @@ class SimNode(Node):
             v, w = 0.0, 0.0
         with self._inbox:
             self._cmd, self._cmd_time = (v, w), time.monotonic()
+
+    def _on_skill_status(self, msg: GoalStatusArray) -> None:
+        active = any(s.status in (GoalStatus.STATUS_ACCEPTED, GoalStatus.STATUS_EXECUTING, GoalStatus.STATUS_CANCELING)
+                     for s in msg.status_list)
+        with self._inbox:
+            self._skill_active = active
 
     def _on_trajectory(self, msg: JointTrajectory, controller: str, allowed: tuple[str, ...]) -> None:
         try:
@@ -176,7 +207,14 @@ class SimNode(Node):
 
     # -- physics (sim group) --------------------------------------------------------------
     def _tick(self) -> None:
+        with self._inbox:
+            resets, self._resets = self._resets, []
+        for done, response in resets:
+            self._reset(response)
+            done.set()
         wall = time.monotonic()
+        if self._holding_still(wall):
+            return
         with self._inbox:
             cmd, cmd_time, trajectories, self._trajectories = self._cmd, self._cmd_time, self._trajectories, []
         for controller, points in trajectories:
@@ -209,6 +247,35 @@ class SimNode(Node):
             self._next_frame += self._frame_period
             if self._next_frame <= self.world.sim_time:
                 self._next_frame = self.world.sim_time + self._frame_period
+        if wall - self._state_checked >= 0.1:  # it goes out on every change, looked at ten times a second
+            self._state_checked = wall
+            self._publish_world_state()
+
+    def _holding_still(self, wall: float) -> bool:
+        """pause_between_skills: True while the world holds still (nothing steps, renders or goes out
+        but the world state); a skill goal ends the pause, its end runs settle_s more."""
+        if self._run_until == math.inf:
+            return False
+        with self._inbox:
+            active = self._skill_active
+        if active:
+            self._run_until = self.world.sim_time + self.p["settle_s"]
+            return False
+        if self.world.sim_time < self._run_until:
+            return False
+        self._anchor_wall, self._anchor_sim = wall, self.world.sim_time  # no backlog when it runs again
+        if wall - self._state_checked >= 0.1:
+            self._state_checked = wall
+            self._publish_world_state()
+        if wall - self._still_sent >= HOLD_STILL_REPEAT_S:
+            # the same time, pose and frame again, for nodes that (re)start during a pause
+            self._still_sent = wall
+            if self.clock_pub is not None:
+                self.clock_pub.publish(Clock(clock=self._stamp()))
+            self._publish_robot_state()
+            for publisher, msg in self._last_frame:
+                publisher.publish(msg)
+        return True
 
     def _stamp(self):
         """Header stamp: the simulated time when it is published on /clock, else the node's clock."""
@@ -239,11 +306,13 @@ class SimNode(Node):
         rgb, depth, seg = self.world.render()
         stamp = self._stamp()
         info = make_camera_info(self.world.camera, stamp, CAMERA_FRAME)
-        self.color_pub.publish(numpy_to_image(rgb, "rgb8", stamp, CAMERA_FRAME))
-        self.color_info_pub.publish(info)
-        self.depth_pub.publish(numpy_to_image(depth, "32FC1", stamp, CAMERA_FRAME))
-        self.depth_info_pub.publish(info)
-        self.seg_pub.publish(numpy_to_image(seg, "16UC1", stamp, CAMERA_FRAME))
+        self._last_frame = [(self.color_pub, numpy_to_image(rgb, "rgb8", stamp, CAMERA_FRAME)),
+                            (self.color_info_pub, info),
+                            (self.depth_pub, numpy_to_image(depth, "32FC1", stamp, CAMERA_FRAME)),
+                            (self.depth_info_pub, info),
+                            (self.seg_pub, numpy_to_image(seg, "16UC1", stamp, CAMERA_FRAME))]
+        for publisher, msg in self._last_frame:
+            publisher.publish(msg)
         self._frames += 1
 
     def _publish_world_state(self, force: bool = False) -> None:
@@ -257,6 +326,15 @@ class SimNode(Node):
             self._state_signature, self._state_sent = signature, now
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        """Hand the reset to the control tick (the only PyBullet caller) and wait for it."""
+        done = threading.Event()
+        with self._inbox:
+            self._resets.append((done, response))
+        if not done.wait(RESET_WAIT_S):
+            response.success, response.message = False, f"the simulation did not tick within {RESET_WAIT_S:g} s"
+        return response
+
+    def _reset(self, response: Trigger.Response) -> None:
         name = self.get_parameter("scene").value
         try:
             scene = self.kitchen.scene(name)
@@ -267,19 +345,20 @@ class SimNode(Node):
         except SayCanError as exc:
             response.success, response.message = False, str(exc)
             self.get_logger().error(f"sim/reset failed: {exc}")
-            return response
+            return
         with self._inbox:
             self._cmd, self._cmd_time, self._trajectories = (0.0, 0.0), -math.inf, []
         self._scene_name = name
         self._anchor_wall, self._anchor_sim = time.monotonic(), self.world.sim_time
         self._next_frame = self.world.sim_time
+        if self._run_until != math.inf:  # the scene settles and the camera sees it before any pause
+            self._run_until = self.world.sim_time + self.p["settle_s"]
         self._publish_world_state(force=True)
         holding = self.get_parameter("start_holding").value
         response.success = True
         response.message = (f"scene '{name}' laid out ({len(scene)} objects)"
                             + (f", holding the {holding}" if holding else ""))
         self.get_logger().info(f"sim/reset: {response.message}")
-        return response
 
     # -- statistics -------------------------------------------------------------------------
     def measure(self) -> dict[str, float]:

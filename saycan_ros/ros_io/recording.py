@@ -286,7 +286,9 @@ class TopicRecorder:
     """Raw subscriptions on an existing node that write every (or every n-th second's) message.
 
     Messages are stamped with their wall-clock arrival time, like `ros2 bag record`. `close()`
-    removes the subscriptions and finishes the file."""
+    removes the subscriptions and finishes the file. `next_file()` finishes the file and goes on
+    into another with the same subscriptions: a run of many episodes keeps one recorder, since
+    rclpy 9 can crash an executor that is waiting while a subscription is destroyed."""
 
     def __init__(self, node, writer: RecordingWriter, topics: Sequence[RecordedTopic]):
         from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -295,11 +297,13 @@ class TopicRecorder:
         group = MutuallyExclusiveCallbackGroup()  # its own: writing never holds up the node's other callbacks
         self._lock = threading.Lock()
         self._subscriptions = []
+        self._channels: list[tuple[str, str]] = []
         self._last: dict[str, int] = {}
         try:
             for spec in topics:
                 name = node.resolve_topic_name(spec.topic)
-                writer.add_channel(name, type_name_of(spec.msg_class))
+                self._channels.append((name, type_name_of(spec.msg_class)))
+                writer.add_channel(*self._channels[-1])
                 period_ns = int(spec.min_period_s * 1e9)
                 self._subscriptions.append(node.create_subscription(
                     spec.msg_class, spec.topic, lambda data, n=name, p=period_ns: self._on_message(n, p, data),
@@ -315,6 +319,16 @@ class TopicRecorder:
                 return
             self._last[topic] = now
             self.writer.write(topic, data, now)
+
+    def next_file(self, writer: RecordingWriter) -> dict[str, int]:
+        """Finish the current file and record into `writer` from now on; returns the finished
+        file's message count per topic."""
+        for channel in self._channels:
+            writer.add_channel(*channel)
+        with self._lock:
+            finished, self.writer, self._last = self.writer, writer, {}
+            finished.close()
+        return dict(finished.counts)
 
     def close(self) -> dict[str, int]:
         """Stop recording; returns the message count per topic."""

@@ -114,3 +114,32 @@ def test_record_then_replay_gives_the_same_messages_in_order_and_time(ros_contex
     assert [t for t, _, _ in got] == [t for t, _, _ in sent]
     assert [m for _, m, _ in got] == [m for _, m, _ in sent]
     assert np.allclose(np.diff([s for _, _, s in got]), recorded_gaps / 2, atol=0.1)
+
+
+def test_one_recorder_goes_on_into_the_next_file_with_every_message_in_its_episode(ros_context, tmp_path):
+    # exec-mode evaluation records 76 episodes with one recorder: its subscriptions stay, the file changes
+    from saycan_ros.ros_io.recording import RecordingWriter
+
+    recorder_node, talker = Node("recorder", context=ros_context), Talker(ros_context)
+    try:
+        with Spinner(ros_context, recorder_node, talker):
+            recorder = record_episode(recorder_node, tmp_path / "a" / "episode.mcap", {"episode": "a"})
+            wait_for(lambda: talker.pubs["/odom"].get_subscription_count() >= 1, 20, "the recorder's subscription")
+            for round_ in range(3):  # a, b, c: three odometry messages each
+                for i in range(3):
+                    talker.pubs["/odom"].publish(odom(round_ + i / 10))
+                    time.sleep(0.1)
+                time.sleep(0.3)
+                if round_ < 2:
+                    counts = recorder.next_file(RecordingWriter(tmp_path / "abc"[round_ + 1] / "episode.mcap",
+                                                                {"episode": "abc"[round_ + 1]}))
+                    assert counts["/odom"] == 3
+            assert recorder.close()["/odom"] == 3
+    finally:
+        recorder_node.destroy_node()
+        talker.destroy_node()
+    for round_, name in enumerate("abc"):
+        recording = read_recording(tmp_path / name)
+        from rclpy.serialization import deserialize_message
+        xs = [deserialize_message(m.data, Odometry).pose.pose.position.x for m in recording.on("/odom")]
+        assert xs == [round_ + i / 10 for i in range(3)]

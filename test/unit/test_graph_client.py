@@ -41,3 +41,38 @@ def test_feedback_steps_are_kept_and_not_duplicated():
     episode.steps = [StepRecord(1, [Candidate("done", -0.1, 1.0, -0.1)], "done")]
     merge_plan_events(episode, [(1.0, plan(1, "done", candidates=[("done", -0.1, 1.0)]))], {1: 1.0}, started=0.5)
     assert len(episode.steps) == 1 and episode.executed == ["done"]
+
+
+def test_wait_done_gives_up_with_the_reason_as_soon_as_it_is_given():
+    import time
+    from concurrent.futures import Future
+
+    import pytest
+
+    from saycan_ros.core.errors import SayCanError
+    from saycan_ros.graph_client import wait_done
+
+    calls = []
+
+    def give_up():  # the simulated-time limit says "over" on its third look
+        calls.append(1)
+        return "no result within 300 s of simulated time" if len(calls) >= 3 else None
+
+    started = time.monotonic()
+    with pytest.raises(SayCanError, match="300 s of simulated time"):
+        wait_done(Future(), 60.0, "wall-clock limit", give_up=give_up)
+    assert time.monotonic() - started < 5.0 and len(calls) == 3
+    done = Future()
+    done.set_result("result")
+    assert wait_done(done, 1.0, "never", give_up=lambda: "over") == "result"  # a finished future wins
+
+
+def test_speed_note_sums_simulated_and_wall_clock_time():
+    from saycan_ros.eval.exec_mode import speed_note
+    from saycan_ros.eval.report import EpisodeResult
+
+    results = [EpisodeResult("a", "f", "x", True, "done", elapsed_s=10.0, meta={"sim_s": 30.0}),
+               EpisodeResult("b", "f", "y", False, "timeout", elapsed_s=20.0, meta={"sim_s": 30.0}),
+               EpisodeResult("c", "f", "z", False, "error", elapsed_s=5.0)]  # no simulator clock: left out
+    assert speed_note(results, 3.0) == ("simulation: 60 s simulated in 30 s of wall-clock time over 2 episodes "
+                                        "(2.00 simulated seconds per second; real-time factor 3 asked while skills run)")
