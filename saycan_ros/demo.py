@@ -161,8 +161,8 @@ def print_outcome(detail: str) -> None:
     """A skill's outcome under its step's table ('ok' from saycan/plan reads 'succeeded')."""
     print(f"      -> {'succeeded' if detail == 'ok' else detail}", flush=True)
     if detail != "ok":
-        print("      -> replanning: the skill's affordance is lowered (failure_penalty); with planner_node "
-              "outcome_feedback on, the prompt also says this step failed and why", flush=True)
+        print("      -> replanning: the prompt now says this step failed and why (planner_node outcome_feedback), "
+              "and the skill's affordance is lowered (failure_penalty)", flush=True)
 
 
 def judge(instruction: str, episode: EpisodeRecord, world: dict[str, Any] | None) -> dict[str, Any]:

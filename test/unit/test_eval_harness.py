@@ -137,6 +137,10 @@ def test_main_reports_bad_input_in_one_line(tmp_path, capsys):
     assert harness.main([str(bad), "--family", "zzz"]) == 2
     assert harness.main([str(tmp_path / "missing.yaml")]) == 2
     assert "episode file not found" in capsys.readouterr().err
+    assert harness.main(["--mode", "exec", "--real-time-factor", "0"]) == 2
+    assert "--real-time-factor must be within [0.05, 20]" in capsys.readouterr().err
+    assert harness.main(["--mode", "exec", "--sim-time-limit", "-1"]) == 2
+    assert "must be positive" in capsys.readouterr().err
 
 
 def test_main_reference_tsv_mode_credits_the_data_set(tmp_path, capsys, monkeypatch):
@@ -174,10 +178,11 @@ def test_exec_mode_scenes_overrides_and_unsupported_starts(tmp_path):
     assert "no objects" in unsupported_reason(bare)
 
     args = argparse.Namespace(model="", score="mean", scorer="transformers", server_url=None, grasp_slip=0.25,
-                              outcome_feedback="off", failure_penalty=0.5)
+                              outcome_feedback="off", failure_penalty=0.5, real_time_factor=3.0,
+                              no_pause_between_skills=False)
     nodes = {n.name: n for n in graph_nodes(args, path, "none")}
     assert ("kitchen_file", str(path)) in nodes["sim_node"].params
-    assert ("fault_grasp_slip_p", 0.25) in nodes["sim_node"].params
+    assert {("fault_grasp_slip_p", 0.25), ("real_time_factor", 3.0), ("pause_between_skills", True)} <= set(nodes["sim_node"].params)
     assert {("score_mode", "mean"), ("outcome_feedback", False), ("failure_penalty", 0.5)} <= set(nodes["planner_node"].params)
     assert ("model", "none") in nodes["affordance_node"].params
     assert yaml.safe_load(path.read_text())["scenes"][scene_name(1)] == {"apple": "table", "orange": "table"}
