@@ -247,13 +247,17 @@ class SimNode(Node):
             self._next_frame += self._frame_period
             if self._next_frame <= self.world.sim_time:
                 self._next_frame = self.world.sim_time + self._frame_period
-        if wall - self._state_checked >= 0.1:  # it goes out on every change, looked at ten times a second
+        self._check_world_state(wall)
+
+    def _check_world_state(self, wall: float) -> None:
+        """The world state goes out on every change, looked at ten times a second."""
+        if wall - self._state_checked >= 0.1:
             self._state_checked = wall
             self._publish_world_state()
 
     def _holding_still(self, wall: float) -> bool:
-        """pause_between_skills: True while the world holds still (nothing steps, renders or goes out
-        but the world state); a skill goal ends the pause, its end runs settle_s more."""
+        """pause_between_skills: True while the world holds still (nothing steps or renders; the held
+        clock, pose and last frame are re-sent); a skill goal ends the pause, its end runs settle_s more."""
         if self._run_until == math.inf:
             return False
         with self._inbox:
@@ -264,9 +268,7 @@ class SimNode(Node):
         if self.world.sim_time < self._run_until:
             return False
         self._anchor_wall, self._anchor_sim = wall, self.world.sim_time  # no backlog when it runs again
-        if wall - self._state_checked >= 0.1:
-            self._state_checked = wall
-            self._publish_world_state()
+        self._check_world_state(wall)
         if wall - self._still_sent >= HOLD_STILL_REPEAT_S:
             # the same time, pose and frame again, for nodes that (re)start during a pause
             self._still_sent = wall
