@@ -39,7 +39,7 @@ from saycan_ros.affordance.value_function import AffordanceParams
 from saycan_ros.core.errors import SayCanError
 from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.skills import SkillLibrary
-from saycan_ros.nodes.common import (Param, clock_seconds, declare_params, joint_map_from, joint_map_params, non_negative,
+from saycan_ros.nodes.common import (Param, clock_seconds, declare_params, destroyed_if_init_fails, joint_map_from, joint_map_params, non_negative,
                                      one_of, positive, probability, run_node)
 from saycan_ros.perception.camera_model import PinholeCamera
 from saycan_ros.perception.robot_adapter import load_perception_geometry
@@ -79,6 +79,7 @@ PARAMS = (
 
 
 class AffordanceNode(Node):
+    @destroyed_if_init_fails
     def __init__(self, **kwargs) -> None:
         super().__init__("affordance_node", **kwargs)
         self.p = declare_params(self, PARAMS)

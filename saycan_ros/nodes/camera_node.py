@@ -20,7 +20,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
 from saycan_ros.core.errors import ConfigError
-from saycan_ros.nodes.common import Param, declare_params, non_negative, one_of, positive, run_node
+from saycan_ros.nodes.common import Param, declare_params, destroyed_if_init_fails, non_negative, one_of, positive, run_node
 from saycan_ros.perception.camera_sources import CameraSource, CameraSourceError, make_camera_source
 from saycan_ros.ros_io.images import make_camera_info, numpy_to_image
 
@@ -73,6 +73,7 @@ class StreamHealth:
 
 
 class CameraNode(Node):
+    @destroyed_if_init_fails
     def __init__(self, **kwargs) -> None:
         super().__init__("camera_node", **kwargs)
         self.p = declare_params(self, PARAMS)

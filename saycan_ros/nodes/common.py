@@ -1,6 +1,7 @@
 """What every saycan_ros node shares: validated parameters and a main() with clean shutdown."""
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from dataclasses import dataclass
@@ -50,6 +51,22 @@ class Param:
 
 def positive(value: Any) -> str | None:
     return None if value > 0 else "must be > 0"
+
+
+def destroyed_if_init_fails(init: Callable[..., None]) -> Callable[..., None]:
+    """Decorate a Node subclass's __init__: if it raises after Node.__init__ (a bad parameter, a
+    missing file), destroy the half-built node at once. Left to the garbage collector, its DDS
+    participant was torn down at a random later moment, and once that hung a test run inside
+    Fast DDS with the GIL held."""
+    @functools.wraps(init)
+    def wrapper(self: Node, *args: Any, **kwargs: Any) -> None:
+        try:
+            init(self, *args, **kwargs)
+        except BaseException:
+            if getattr(self, "handle", None) is not None:  # Node.__init__ itself succeeded
+                self.destroy_node()
+            raise
+    return wrapper
 
 
 def non_negative(value: Any) -> str | None:

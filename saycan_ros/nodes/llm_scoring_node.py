@@ -21,7 +21,7 @@ from saycan_ros.core.errors import SayCanError
 from saycan_ros.core.prompt import DEFAULT_RETRIEVED_EXAMPLES
 from saycan_ros.language.base import BACKENDS, DEVICES, DTYPES, MODES, ScorerConfig, effective_adapter, make_scorer
 from saycan_ros.language.retrieval import make_prompt
-from saycan_ros.nodes.common import Param, declare_params, non_negative, one_of, positive, run_node
+from saycan_ros.nodes.common import Param, declare_params, destroyed_if_init_fails, non_negative, one_of, positive, run_node
 from saycan_ros.ros_io.codes import BACKEND_UNAVAILABLE
 
 _DEFAULTS = ScorerConfig()
@@ -58,6 +58,7 @@ SCORER_KEYS = ("backend", "model", "device", "dtype", "mode", "memory_budget_mb"
 
 
 class LlmScoringNode(Node):
+    @destroyed_if_init_fails
     def __init__(self, **node_kwargs) -> None:
         super().__init__("llm_scoring_node", **node_kwargs)
         self.p = declare_params(self, PARAMS)

@@ -38,7 +38,7 @@ from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.planner import SayCanPlanner
 from saycan_ros.core.prompt import normalize_instruction
 from saycan_ros.core.skills import Skill, SkillLibrary
-from saycan_ros.nodes.common import Param, declare_params, non_negative, one_of, positive, run_node
+from saycan_ros.nodes.common import Param, declare_params, destroyed_if_init_fails, non_negative, one_of, positive, run_node
 from saycan_ros.nodes.ros_calls import CallCanceled, ServiceUnavailable, call_service, run_action
 from saycan_ros.ros_io.actions import ActionClient
 from saycan_ros.ros_io.codes import BACKEND_UNAVAILABLE, PLAN_CANCELED, PLAN_FAILED, PLAN_REJECTED, PLAN_SUCCEEDED, status_name
@@ -123,6 +123,7 @@ class RosGrounding:
 
 
 class PlannerNode(Node):
+    @destroyed_if_init_fails
     def __init__(self, **node_kwargs) -> None:
         super().__init__("planner_node", **node_kwargs)
         self.p = declare_params(self, PARAMS)

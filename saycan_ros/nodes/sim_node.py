@@ -52,7 +52,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from saycan_ros.core.errors import SayCanError
 from saycan_ros.core.kitchen import load_kitchen
-from saycan_ros.nodes.common import Param, declare_params, non_negative, positive, run_node
+from saycan_ros.nodes.common import Param, declare_params, destroyed_if_init_fails, non_negative, positive, run_node
 from saycan_ros.ros_io.poses import yaw_to_quaternion
 from saycan_ros.ros_io.images import make_camera_info, numpy_to_image
 from saycan_ros.sim.kitchen_world import KitchenWorld
@@ -104,6 +104,7 @@ PARAMS = (
 
 
 class SimNode(Node):
+    @destroyed_if_init_fails
     def __init__(self, **node_kwargs) -> None:
         super().__init__("sim_node", **node_kwargs)
         self.p = declare_params(self, PARAMS)

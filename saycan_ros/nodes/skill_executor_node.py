@@ -54,7 +54,7 @@ from saycan_msgs.action import ExecuteSkill
 from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.skills import SkillLibrary
-from saycan_ros.nodes.common import (Param, clock_seconds, declare_params, joint_map_from, joint_map_params, non_negative,
+from saycan_ros.nodes.common import (Param, clock_seconds, declare_params, destroyed_if_init_fails, joint_map_from, joint_map_params, non_negative,
                                      one_of, positive, run_node)
 from saycan_ros.perception.camera_model import PinholeCamera
 from saycan_ros.ros_io.poses import quaternion_to_yaw
@@ -125,6 +125,7 @@ def _duration(seconds: float) -> Duration:
 
 
 class SkillExecutorNode(Node):
+    @destroyed_if_init_fails
     def __init__(self, **kwargs: Any):
         super().__init__("skill_executor_node", **kwargs)
         p = declare_params(self, PARAMS)

@@ -20,7 +20,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from saycan_msgs.msg import PlanStatus
 from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.scoring import Candidate
-from saycan_ros.nodes.common import Param, declare_params, positive, run_node
+from saycan_ros.nodes.common import Param, declare_params, destroyed_if_init_fails, positive, run_node
 from saycan_ros.ros_io.codes import PLAN_REJECTED
 from saycan_ros.ros_io.images import image_to_numpy
 from saycan_ros.ros_io.poses import quaternion_to_yaw
@@ -71,6 +71,7 @@ def camera_rgb(msg: Image):
 
 
 class ViewerNode(Node):
+    @destroyed_if_init_fails
     def __init__(self, make_view: Callable[[dict[str, Any]], Any] | None = None, **node_kwargs) -> None:
         super().__init__("viewer_node", **node_kwargs)
         self.p = declare_params(self, PARAMS)

@@ -26,7 +26,7 @@ from saycan_msgs.msg import PlanStatus
 from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.scoring import Candidate
 from saycan_ros.core.skills import SkillLibrary
-from saycan_ros.nodes.common import Param, clock_seconds, declare_params, one_of, positive, run_node
+from saycan_ros.nodes.common import Param, clock_seconds, declare_params, destroyed_if_init_fails, one_of, positive, run_node
 from saycan_ros.ros_io.codes import PLAN_REJECTED
 from saycan_ros.ros_io.images import numpy_to_image
 from saycan_ros.ros_io.poses import quaternion_to_yaw, yaw_to_quaternion
@@ -49,6 +49,7 @@ PARAMS = (
 
 
 class VisualizationNode(Node):
+    @destroyed_if_init_fails
     def __init__(self, **node_kwargs) -> None:
         super().__init__("visualization_node", **node_kwargs)
         self.p = declare_params(self, PARAMS)

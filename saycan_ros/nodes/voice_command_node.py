@@ -18,7 +18,7 @@ from rclpy.node import Node
 from std_msgs.msg import String, UInt8MultiArray
 
 from saycan_ros.core.errors import ConfigError, SayCanError
-from saycan_ros.nodes.common import Param, declare_params, one_of, positive, run_node
+from saycan_ros.nodes.common import Param, declare_params, destroyed_if_init_fails, one_of, positive, run_node
 from saycan_ros.speech.audio import AudioError, check_rate, pcm_to_float, read_wav
 from saycan_ros.speech.recognizers import BACKENDS, LANGUAGES, make_recognizer, recognize
 from saycan_ros.speech.segmenter import Segmenter
@@ -45,6 +45,7 @@ PARAMS = (
 
 
 class VoiceCommandNode(Node):
+    @destroyed_if_init_fails
     def __init__(self, **kwargs) -> None:
         super().__init__("voice_command_node", **kwargs)
         self.p = declare_params(self, PARAMS)

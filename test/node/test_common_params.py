@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import pytest
+from rclpy.exceptions import InvalidHandle
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from saycan_ros.core.errors import ConfigError
-from saycan_ros.nodes.common import Param, declare_params, positive
+from saycan_ros.nodes.common import Param, declare_params, destroyed_if_init_fails, positive
 
 PARAMS = (Param("rate_hz", 10.0, "a start-up parameter", positive),
           Param("scene", "default", "a dynamic parameter", lambda v: None if v else "must not be empty", dynamic=True))
@@ -27,3 +28,29 @@ def test_changes_are_refused_when_read_only_or_invalid(ros_context):
     assert not invalid.successful and "must not be empty" in invalid.reason
     assert node.set_parameters([Parameter("scene", value="kitchen2")])[0].successful
     assert node.get_parameter("scene").value == "kitchen2"
+
+
+class _HalfBuilt(Node):
+    """A node whose constructor fails after Node.__init__, as a bad parameter makes any of ours fail."""
+    built: list[Node] = []
+
+    @destroyed_if_init_fails
+    def __init__(self, context) -> None:
+        super().__init__("half_built", context=context, parameter_overrides=[Parameter("rate_hz", value=-1.0)])
+        _HalfBuilt.built.append(self)
+        declare_params(self, PARAMS)
+
+
+def test_a_node_whose_constructor_fails_is_destroyed_at_once(ros_context):
+    """Not left to the garbage collector (whose teardown of the DDS participant at a random later
+    moment once hung a whole test run): the half-built node is gone before the error arrives."""
+    with pytest.raises(ConfigError, match="half_built: parameter 'rate_hz'"):
+        _HalfBuilt(ros_context)
+    node = _HalfBuilt.built.pop()
+    with pytest.raises(InvalidHandle), node.handle:
+        pass
+    observer = Node("observer", context=ros_context)
+    try:
+        assert "half_built" not in observer.get_node_names()
+    finally:
+        observer.destroy_node()
