@@ -95,7 +95,7 @@ def _bench(argv: Sequence[str]) -> int:
 
 def _eval(argv: Sequence[str]) -> int:
     if argv and argv[0] == "affordance":
-        from saycan_ros.eval.affordance_eval import main as eval_affordance
+        from saycan_ros.training.affordance_eval import main as eval_affordance
 
         return int(eval_affordance(list(argv[1:])) or 0)
     from saycan_ros.eval.harness import main as eval_plans

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
+from saycan_ros.cli_types import bounded
 from saycan_ros.core.episode import EpisodeRecord, StepRecord
 from saycan_ros.core.errors import SayCanError
 
@@ -42,19 +43,6 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help="HTTP port of the browser view (default 9090; its data stream uses the next free of 9876..)")
     parser.add_argument("--startup-timeout", type=bounded(float, 1, 3600), default=240.0, help="seconds to wait for the nodes to come up")
     return parser.parse_args(argv)
-
-
-def bounded(kind: type, low: float, high: float):
-    """An argparse type that refuses values outside [low, high] before anything starts."""
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}' is not a {kind.__name__}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}")
-        return value
-    return parse
 
 
 def main(argv: Sequence[str]) -> int:

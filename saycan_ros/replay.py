@@ -20,7 +20,7 @@ from saycan_ros.ros_io.recording import (PLAN_TOPIC, Recording, RecordedMessage,
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    from saycan_ros.demo import bounded
+    from saycan_ros.cli_types import bounded
 
     parser = argparse.ArgumentParser(prog="saycan replay", description=__doc__.splitlines()[0])
     parser.add_argument("run", help="a run folder with episode.mcap, or an .mcap file")

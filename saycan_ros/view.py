@@ -15,7 +15,7 @@ from saycan_ros.core.errors import SayCanError
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    from saycan_ros.demo import bounded
+    from saycan_ros.cli_types import bounded
 
     parser = argparse.ArgumentParser(prog="saycan view", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=bounded(int, 1, 65535), default=9090, help="HTTP port of the page (default 9090)")

@@ -1,4 +1,4 @@
-"""The AffordanceModel interface, its simple implementations, and the factory that builds one by kind.
+"""The AffordanceModel interface and its simple implementations; affordance/factory.py builds one by kind.
 
 Kinds:
 - `perception`: features from camera images (segmentation + depth), joint states and odometry
@@ -12,11 +12,11 @@ Kinds:
 from __future__ import annotations
 
 import abc
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 from saycan_ros.affordance.features import AffordanceFeatures
 from saycan_ros.affordance.value_function import AffordanceParams, skill_affordance
-from saycan_ros.core.errors import ConfigError, SayCanError
+from saycan_ros.core.errors import SayCanError
 from saycan_ros.core.kitchen import Kitchen, base_object_name
 from saycan_ros.core.skills import Skill
 from saycan_ros.core.world import GRIPPER, KitchenState
@@ -98,29 +98,3 @@ class SymbolicAffordance(FeatureAffordance):
         if state is None:
             raise AffordanceUnavailable("symbolic affordance model has no kitchen state yet")
         return self.features(state)
-
-
-def make_affordance_model(kind: str, *, kitchen: Kitchen | None = None, params: AffordanceParams | None = None,
-                          **kwargs: Any) -> AffordanceModel:
-    """Build an AffordanceModel by kind; extra keyword arguments go to the model's constructor.
-
-    perception: kitchen (required), geometry (RobotPerceptionGeometry, default from config/robot.yaml),
-    plus PerceptionFeatureSource options; learned: kitchen, perception (a PerceptionAffordance), folder; symbolic: kitchen (required), state_provider; none: nothing.
-    """
-    if kind == "none":
-        return NoAffordance()
-    if kind not in MODEL_KINDS:
-        raise ConfigError(f"unknown affordance model '{kind}' (expected one of {', '.join(MODEL_KINDS)})")
-    if kitchen is None:
-        raise ConfigError(f"affordance model '{kind}' needs the kitchen description")
-    if kind == "learned":
-        from saycan_ros.affordance.learned import LearnedAffordance  # torch only when used
-
-        if kwargs.get("perception") is None:
-            raise ConfigError("affordance model 'learned' needs the perception model that tracks the observation")
-        return LearnedAffordance(**kwargs)
-    if kind == "symbolic":
-        return SymbolicAffordance(kitchen, params, **kwargs)
-    from saycan_ros.affordance.perception_model import PerceptionAffordance  # numpy/cv2 only when used
-
-    return PerceptionAffordance(kitchen, params=params, **kwargs)

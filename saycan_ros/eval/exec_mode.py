@@ -13,25 +13,20 @@ where the episode says) are skipped and listed, not counted as failures.
 """
 from __future__ import annotations
 
-import json
 import tempfile
-import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import yaml
 
-from saycan_ros.core.episode import EpisodeRecord, SkillOutcome, StepRecord
-from saycan_ros.core.errors import ConfigError, SayCanError
+from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.kitchen import Kitchen, default_kitchen_file
-from saycan_ros.core.scoring import Candidate
 from saycan_ros.core.skills import SkillLibrary
 from saycan_ros.core.world import USER
 from saycan_ros.eval.episodes import Episode, state_from_world
 from saycan_ros.eval.report import EpisodeResult
-from saycan_ros.graph_client import GraphClient, wait_done
-from saycan_ros.ros_io.codes import status_name
+from saycan_ros.graph_client import GraphClient
 from saycan_ros.ros_io.recording import RecordingWriter, record_episode
 
 STARTUP_TIMEOUT_S = 300.0
@@ -95,7 +90,7 @@ def run_exec_mode(episodes: Sequence[Episode], kitchen: Kitchen, args, affordanc
                   progress: Callable[[int, int, EpisodeResult], None] | None = None
                   ) -> tuple[list[EpisodeResult], list[str]]:
     """Run every episode through the graph; returns (results, notes about skipped episodes)."""
-    from saycan_ros.eval.harness import judge
+    from saycan_ros.eval.judging import judge
     from saycan_ros.launch_runner import LaunchedGraph, use_private_ros_domain
 
     if affordance not in ("graph", "perception", "learned", "none"):

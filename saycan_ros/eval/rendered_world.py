@@ -31,7 +31,7 @@ class RenderedLearnedGrounding:
         from saycan_ros.core.skills import SkillLibrary
         from saycan_ros.perception.robot_adapter import perception_geometry
         from saycan_ros.sim.kitchen_world import KitchenWorld
-        from saycan_ros.sim.robot_geometry import load_robot_geometry
+        from saycan_ros.core.robot_geometry import load_robot_geometry
 
         self.kitchen = kitchen
         self.robot = load_robot_geometry()

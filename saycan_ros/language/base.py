@@ -18,7 +18,8 @@ tokenizes the joined text ``prompt + " " + skill`` itself; that backend counts e
 ends after the end of the prompt text (with byte-level BPE tokenizers, as used by SmolLM2, Llama 3
 and Qwen, both give the same tokens because words are split before their leading space).
 
-Nothing here imports torch or transformers: backends are imported lazily by :func:`make_scorer`.
+Nothing here imports torch or transformers, nor any backend: `saycan_ros.language.factory.make_scorer`
+builds one (and imports torch only for the transformers backend).
 """
 from __future__ import annotations
 
@@ -203,15 +204,3 @@ def effective_adapter(config: ScorerConfig) -> str:
     if config.adapter != "auto":
         return config.adapter
     return "feedback" if config.backend == "transformers" and not config.model.strip() else "none"
-
-
-def make_scorer(config: ScorerConfig) -> SkillScorer:
-    """Build the scorer the config asks for. Backends (and torch) are imported only here."""
-    config.validate()
-    if config.backend == "transformers":
-        from saycan_ros.language.transformers_scorer import TransformersScorer
-
-        return TransformersScorer(config)
-    from saycan_ros.language.openai_scorer import OpenAIScorer
-
-    return OpenAIScorer(config)

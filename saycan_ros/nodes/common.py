@@ -121,7 +121,7 @@ def _problem(spec: Param, value: Any) -> str | None:
 def joint_map_params() -> list[Param]:
     """The parameters that map our logical joints to a real robot's (executor and affordance node
     must agree: config/robots/*.yaml sets them for both)."""
-    from saycan_ros.sim.robot_geometry import ARM, JOINTS
+    from saycan_ros.core.robot_geometry import ARM, JOINTS
 
     return [
         Param("joint_names", list(JOINTS), f"the robot's joint for each of {', '.join(JOINTS)} in joint_states and "
@@ -134,7 +134,7 @@ def joint_map_params() -> list[Param]:
 def joint_map_from(node: Node, p: dict[str, Any], arm_min: float) -> "JointMap":
     """The validated JointMap of joint_map_params() values (ConfigError naming the node)."""
     from saycan_ros.ros_io.joint_map import JointMap
-    from saycan_ros.sim.robot_geometry import ARM
+    from saycan_ros.core.robot_geometry import ARM
 
     return JointMap.from_params(p["joint_names"], p["joint_scales"], p["joint_offsets"], fixed={ARM: arm_min},
                                 owner=node.get_name())

@@ -56,7 +56,7 @@ from saycan_ros.nodes.common import Param, declare_params, destroyed_if_init_fai
 from saycan_ros.ros_io.poses import yaw_to_quaternion
 from saycan_ros.ros_io.images import make_camera_info, numpy_to_image
 from saycan_ros.sim.kitchen_world import KitchenWorld
-from saycan_ros.sim.robot_geometry import ARM_JOINTS, GRIPPER_JOINTS, JOINTS, load_robot_geometry
+from saycan_ros.core.robot_geometry import ARM_JOINTS, GRIPPER_JOINTS, JOINTS, load_robot_geometry
 
 CAMERA_FRAME = "camera_color_optical_frame"
 HOLD_STILL_REPEAT_S = 0.5  # pause_between_skills: the held clock, pose and frame go out again this often

@@ -56,11 +56,11 @@ from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.skills import SkillLibrary
 from saycan_ros.nodes.common import (Param, clock_seconds, declare_params, destroyed_if_init_fails, joint_map_from, joint_map_params, non_negative,
                                      one_of, positive, run_node)
-from saycan_ros.perception.camera_model import PinholeCamera
+from saycan_ros.core.camera_model import PinholeCamera
 from saycan_ros.ros_io.poses import quaternion_to_yaw
 from saycan_ros.ros_io.qos import E_STOP_QOS
 from saycan_ros.ros_io.images import depth_to_metres, segmentation_ids, stamp_to_sec
-from saycan_ros.sim.robot_geometry import ARM, LEFT, LIFT, RIGHT, load_robot_geometry
+from saycan_ros.core.robot_geometry import ARM, LEFT, LIFT, RIGHT, load_robot_geometry
 from saycan_ros.skills.behaviours import SkillRunner, Skills, run_skill
 from saycan_ros.skills.config import DEFAULT_TIMEOUTS, ExecutorConfig
 from saycan_ros.skills.controllers import BaseLimits, GoToTolerance

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from saycan_ros.core.errors import SayCanError
-from saycan_ros.perception.camera_model import PinholeCamera
+from saycan_ros.core.camera_model import PinholeCamera
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp")
 SOURCE_KINDS = ("device", "video", "folder")

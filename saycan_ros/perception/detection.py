@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from saycan_ros.core.kitchen import Kitchen
-from saycan_ros.perception.camera_model import CameraMount, PinholeCamera, pixel_to_base
+from saycan_ros.core.camera_model import CameraMount, PinholeCamera, pixel_to_base
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The one place that knows the field names of the robot description (saycan_ros.sim.robot_geometry).
+"""The one place that knows the field names of the robot description (saycan_ros.core.robot_geometry).
 
 Perception and affordance code use `PerceptionGeometry`; if robot.yaml or RobotGeometry change
 shape, only this adapter changes.
@@ -9,7 +9,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from saycan_ros.perception.camera_model import CameraMount, PinholeCamera
+from saycan_ros.core.camera_model import CameraMount, PinholeCamera
+from saycan_ros.core.robot_geometry import load_robot_geometry
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class PerceptionGeometry:
 
 
 def perception_geometry(geom: Any) -> PerceptionGeometry:
-    """From a saycan_ros.sim.robot_geometry.RobotGeometry (duck-typed)."""
+    """From a saycan_ros.core.robot_geometry.RobotGeometry (duck-typed)."""
     cam = geom.camera
     return PerceptionGeometry(
         mount=CameraMount(float(cam.xyz[0]), float(cam.xyz[1]), float(cam.xyz[2]), float(cam.pitch)),
@@ -51,11 +52,5 @@ def perception_geometry(geom: Any) -> PerceptionGeometry:
 
 def load_perception_geometry(robot_file: str | os.PathLike | None = None) -> PerceptionGeometry:
     """Read config/robot.yaml (or `robot_file`); ConfigError on a missing or invalid file."""
-    from saycan_ros.sim.robot_geometry import load_robot_geometry  # pure (yaml), no simulator import
-
     return perception_geometry(load_robot_geometry(robot_file or None))
-
-
-def camera_mount_from_geometry(geom: Any) -> CameraMount:
-    return perception_geometry(geom).mount
 

@@ -11,7 +11,7 @@ from typing import Mapping
 import numpy as np
 
 from saycan_ros.core.kitchen import Kitchen
-from saycan_ros.perception.camera_model import CameraMount, PinholeCamera, base_to_pixel
+from saycan_ros.core.camera_model import CameraMount, PinholeCamera, base_to_pixel
 
 
 def floor_depth(camera: PinholeCamera, mount: CameraMount) -> np.ndarray:

@@ -12,7 +12,7 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo, Image
 
-from saycan_ros.perception.camera_model import PinholeCamera
+from saycan_ros.core.camera_model import PinholeCamera
 
 # encoding -> (numpy dtype, channels)
 ENCODINGS: dict[str, tuple[np.dtype, int]] = {

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 from saycan_ros.core.errors import ConfigError
-from saycan_ros.sim.robot_geometry import JOINTS
+from saycan_ros.core.robot_geometry import JOINTS
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from saycan_ros.sim.robot_geometry import JointLimits
+from saycan_ros.core.robot_geometry import JointLimits
 
 
 @dataclass

@@ -18,7 +18,7 @@ from typing import Callable, Generator, TypeVar
 import numpy as np
 
 from saycan_ros.core.kitchen import Kitchen
-from saycan_ros.sim.robot_geometry import ARM, LEFT, LIFT, RIGHT, RobotGeometry
+from saycan_ros.core.robot_geometry import ARM, LEFT, LIFT, RIGHT, RobotGeometry
 from saycan_ros.skills import surface
 from saycan_ros.skills.config import ExecutorConfig
 from saycan_ros.skills.controllers import GoToController
@@ -266,7 +266,7 @@ class Skills:
         yield from self.wait_ready("bring it to you: waiting for sensors")
         if not self.holding():
             raise SkillFailure(ErrorCode.PRECONDITION_FAILED, "bring it to you: the gripper holds nothing")
-        outcome = yield from self.go_to("user")
+        yield from self.go_to("user")
         if not self.holding():
             raise SkillFailure(ErrorCode.GRASP_FAILED, "dropped the object on the way to the user")
         return Outcome.ok(f"at the user, holding {self.held.name if self.held else 'the object'}")
@@ -459,7 +459,7 @@ class Skills:
         phase = f"put down the {name}"
         yield from self.wait_ready(f"{phase}: waiting for sensors")
         if not self.holding():
-            raise SkillFailure(ErrorCode.PRECONDITION_FAILED, f"not holding anything to put down")
+            raise SkillFailure(ErrorCode.PRECONDITION_FAILED, "not holding anything to put down")
         if self.held is not None and self.held.name != name:
             raise SkillFailure(ErrorCode.PRECONDITION_FAILED, f"holding the {self.held.name}, not the {name}")
         height = self.kitchen.objects[name].size[2]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from saycan_ros.perception.camera_model import CameraMount, PinholeCamera
+from saycan_ros.core.camera_model import CameraMount, PinholeCamera
 
 
 def organized_points(depth: np.ndarray, camera: PinholeCamera, mount: CameraMount, stride: int = 1) -> np.ndarray:

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from saycan_ros.core.errors import ConfigError, SayCanError
+from saycan_ros.core.errors import ConfigError
 from saycan_ros.speech.audio import check_utterance, resample, to_pcm16
 from saycan_ros.speech.vocabulary import KitchenLanguage, Pronunciations, SpokenForm, build_kitchen_language
 

@@ -364,7 +364,7 @@ def test_a_command_refused_while_busy_is_published_as_rejected(ros_context):
     fake = FakeRobotSide(ros_context, skill_seconds=30.0)
     planner = make_planner(ros_context, on_new_goal="reject")
     user = User(ros_context)
-    client, pub, plans = user.client, user.pub, user.plans
+    pub, plans = user.pub, user.plans
     with Spinner(ros_context, fake, planner, user.node):
         user.ready()
         handle = user.running("throw away the apple")

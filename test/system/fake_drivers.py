@@ -25,7 +25,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 
-from saycan_ros.perception.camera_model import PinholeCamera
+from saycan_ros.core.camera_model import PinholeCamera
 from saycan_ros.ros_io.images import make_camera_info, numpy_to_image
 from saycan_ros.ros_io.poses import yaw_to_quaternion
 

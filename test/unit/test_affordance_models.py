@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from saycan_ros.affordance.base import (AffordanceUnavailable, NoAffordance, SymbolicAffordance,
-                                        make_affordance_model)
+from saycan_ros.affordance.base import AffordanceUnavailable, NoAffordance, SymbolicAffordance
+from saycan_ros.affordance.factory import make_affordance_model
 from saycan_ros.affordance.features import UNKNOWN_HELD
 from saycan_ros.affordance.perception_model import (PerceptionAffordance, PerceptionFeatureSource,
                                                     PerceptionObservation)

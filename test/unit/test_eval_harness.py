@@ -3,7 +3,6 @@ analysis, the report, the output files and the summary line."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

@@ -67,7 +67,7 @@ def test_auto_means_the_feedback_adapter_only_for_the_embedded_model():
 
 
 def test_train_planner_lowers_the_loss_resumes_and_its_adapter_loads(tmp_path, capsys):
-    from saycan_ros.language.base import make_scorer
+    from saycan_ros.language.factory import make_scorer
     from saycan_ros.training.planner_training import main
 
     out = tmp_path / "adapter"

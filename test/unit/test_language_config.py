@@ -50,7 +50,7 @@ def test_make_score_sum_and_mean():
 
 def test_openai_backend_and_core_import_without_torch():
     code = ("import sys\n"
-            "from saycan_ros.language.base import ScorerConfig, make_scorer\n"
+            "from saycan_ros.language.base import ScorerConfig\nfrom saycan_ros.language.factory import make_scorer\n"
             "s = make_scorer(ScorerConfig(backend='openai', server_url='http://127.0.0.1:9/v1'))\n"
             "s.close()\n"
             "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'torch imported'\n")

@@ -12,7 +12,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 torch = pytest.importorskip("torch")
 
-from saycan_ros.language.base import ModelLoadError, ScorerConfig, ScoringError, make_scorer  # noqa: E402
+from saycan_ros.language.base import ModelLoadError, ScorerConfig, ScoringError  # noqa: E402
+from saycan_ros.language.factory import make_scorer  # noqa: E402
 from saycan_ros.language.transformers_scorer import TransformersScorer, load_causal_lm  # noqa: E402
 
 PROMPT = ("Human: throw away the coke can\nRobot: 1. find a coke can, 2. pick up the coke can, "

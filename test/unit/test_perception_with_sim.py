@@ -14,7 +14,7 @@ from saycan_ros.affordance.perception_model import PerceptionAffordance, Percept
 from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.perception.robot_adapter import perception_geometry
 from saycan_ros.sim.kitchen_world import KitchenWorld
-from saycan_ros.sim.robot_geometry import load_robot_geometry
+from saycan_ros.core.robot_geometry import load_robot_geometry
 
 KITCHEN = load_kitchen()
 ROBOT = load_robot_geometry()

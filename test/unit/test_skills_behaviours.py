@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from saycan_ros.core.kitchen import load_kitchen
-from saycan_ros.sim.robot_geometry import ARM, LEFT, LIFT, RIGHT, load_robot_geometry
+from saycan_ros.core.robot_geometry import ARM, LEFT, LIFT, RIGHT, load_robot_geometry
 from saycan_ros.skills.behaviours import HeldObject, Skills, run_skill
 from saycan_ros.skills.config import ExecutorConfig
 from saycan_ros.skills.controllers import simulate_unicycle

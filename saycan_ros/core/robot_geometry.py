@@ -14,7 +14,7 @@ from typing import Any
 
 from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.kitchen import config_dir, read_yaml_file
-from saycan_ros.perception.camera_model import CameraMount, PinholeCamera
+from saycan_ros.core.camera_model import CameraMount, PinholeCamera
 
 LIFT, ARM, LEFT, RIGHT = "joint_lift", "joint_arm", "joint_gripper_left", "joint_gripper_right"
 ARM_JOINTS = (LIFT, ARM)

@@ -83,13 +83,6 @@ class CameraMount:
         yaw = np.array([[cy, -sy, 0.0], [sy, cy, 0.0], [0.0, 0.0, 1.0]])
         return yaw @ pitch_down @ optical_to_body
 
-    @classmethod
-    def from_robot_geometry(cls, geom: Any) -> "CameraMount":
-        """From saycan_ros.sim.robot_geometry.RobotGeometry; field names live in perception/robot_adapter.py."""
-        from saycan_ros.perception.robot_adapter import camera_mount_from_geometry
-
-        return camera_mount_from_geometry(geom)
-
     @property
     def translation(self) -> np.ndarray:
         return np.array([self.x, self.y, self.z])
