@@ -1,14 +1,14 @@
 """CI-sized plan-mode run with the embedded language model: success must not fall below a floor.
 
-What runs: what `saycan eval config/eval/dev.yaml` runs (the harness builds it) on every other
-episode of each family (39 of the 76; the whole set takes ~6 min on 2 cores, too long for CI):
+What runs: what `saycan eval config/eval/dev.yaml` runs (the harness builds it) on every third
+episode of each family (29 of the 76; the whole set takes ~6 min on 2 cores, too long for CI):
 plan mode, the symbolic kitchen and affordance model (with the memory of failed searches), the
 embedded SmolLM2-135M with its default LoRA adapter (models/planner-lora-feedback) and the prompt
 it was trained with, outcome feedback on, score=sum.
 
 Measured (2 CPU cores, `saycan eval`, the whole set): 64 of 76 episodes (84%): single 7/9,
 noun 9/10, verb 9/10, structured 8/9, embodiment 9/10, crowd 8/10, long 7/10, feasibility 7/8;
-1.01 s per step, ~6 min. This subset: 30 of 39 in the same run. Before the adapters (fixed
+1.01 s per step, ~6 min. This subset: 24 of 29 in the same run (runs/s6-dev-default). Before the adapters (fixed
 few-shot prompt): 17/68 of the first seven families.
 
 FLOOR is one below that measured number: the planner is deterministic on one machine, but fp32
@@ -29,17 +29,17 @@ from saycan_ros.eval.harness import (
 )
 from saycan_ros.eval.report import markdown_failures, markdown_table, summarize
 
-FLOOR = 29          # successful episodes of the subset: measured 30, less one (see above)
+FLOOR = 23          # successful episodes of the subset: measured 24, less one (see above)
 MEASURED_N = 76     # episodes of the development set
-SUBSET_N = 39
+SUBSET_N = 29
 
 
-def every_other_episode_of_each_family(episodes):
-    """The 1st, 3rd, 5th... episode of each family, in file order: every family, half the time."""
+def every_third_episode_of_each_family(episodes):
+    """The 1st, 4th, 7th... episode of each family, in file order: every family, a third of the time."""
     seen: dict[str, int] = {}
     chosen = []
     for ep in episodes:
-        if seen.get(ep.family, 0) % 2 == 0:
+        if seen.get(ep.family, 0) % 3 == 0:
             chosen.append(ep)
         seen[ep.family] = seen.get(ep.family, 0) + 1
     return chosen
@@ -51,7 +51,7 @@ def test_plan_mode_success_on_the_development_set_stays_at_the_floor():
     library = SkillLibrary.from_kitchen(kitchen)
     episodes = load_episodes(default_episode_file(), kitchen)
     assert len(episodes) == MEASURED_N, "the development set changed: re-measure and set FLOOR again"
-    episodes = every_other_episode_of_each_family(episodes)
+    episodes = every_third_episode_of_each_family(episodes)
     assert len(episodes) == SUBSET_N
 
     started = time.perf_counter()
