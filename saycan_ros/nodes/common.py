@@ -54,19 +54,33 @@ def positive(value: Any) -> str | None:
 
 
 def destroyed_if_init_fails(init: Callable[..., None]) -> Callable[..., None]:
-    """Decorate a Node subclass's __init__: if it raises after Node.__init__ (a bad parameter, a
-    missing file), destroy the half-built node at once. Left to the garbage collector, its DDS
-    participant was torn down at a random later moment, and once that hung a test run inside
+    """Decorate a Node subclass's __init__: if it raises (a bad parameter, a missing file), destroy
+    the half-built node at once and re-raise the original error. Left to the garbage collector, its
+    DDS participant was torn down at a random later moment, and once that hung a test run inside
     Fast DDS with the GIL held."""
     @functools.wraps(init)
     def wrapper(self: Node, *args: Any, **kwargs: Any) -> None:
         try:
             init(self, *args, **kwargs)
         except BaseException:
-            if getattr(self, "handle", None) is not None:  # Node.__init__ itself succeeded
-                self.destroy_node()
+            _destroy_half_built(self)
             raise
     return wrapper
+
+
+def _destroy_half_built(node: Node) -> None:
+    """Destroy what exists of a node whose constructor failed; never hide the constructor's error."""
+    try:
+        handle = node.handle
+    except Exception:  # Node.__init__ failed before it created the rcl node
+        return
+    try:
+        node.destroy_node()
+    except Exception:  # Node.__init__ (or the subclass) failed part-way: at least free the rcl node
+        try:
+            handle.destroy_when_not_in_use()
+        except Exception:
+            pass
 
 
 def non_negative(value: Any) -> str | None:

@@ -133,7 +133,7 @@ class ViewerNode(Node):
             self.get_logger().warning(f"ignoring a bad {topic} message (said once): {exc!r}")
 
     def destroy_node(self) -> None:
-        close = getattr(self.view, "close", None)
+        close = getattr(getattr(self, "view", None), "close", None)  # None when the constructor failed
         if callable(close):
             close()
         super().destroy_node()

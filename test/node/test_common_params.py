@@ -54,3 +54,20 @@ def test_a_node_whose_constructor_fails_is_destroyed_at_once(ros_context):
         assert "half_built" not in observer.get_node_names()
     finally:
         observer.destroy_node()
+
+
+class _FailsInsideNodeInit(Node):
+    @destroyed_if_init_fails
+    def __init__(self, context) -> None:  # use_sim_time must be a bool: rclpy's own __init__ raises
+        super().__init__("fails_inside", context=context, parameter_overrides=[Parameter("use_sim_time", value=1)])
+
+
+def test_a_failure_inside_node_init_keeps_its_own_error_and_leaves_no_node(ros_context):
+    with pytest.raises(Exception, match="use_sim_time") as raised:
+        _FailsInsideNodeInit(ros_context)
+    assert "destroy" not in str(raised.value)
+    observer = Node("observer", context=ros_context)
+    try:
+        assert "fails_inside" not in observer.get_node_names()
+    finally:
+        observer.destroy_node()

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -16,6 +17,7 @@ from sensor_msgs.msg import Image
 from visualization_msgs.msg import Marker, MarkerArray
 
 from saycan_msgs.msg import PlanStatus, SkillCandidate
+from saycan_ros.core.errors import ConfigError
 from saycan_ros.nodes.viewer_node import ViewerNode
 from saycan_ros.ros_io.images import numpy_to_image
 from saycan_ros.viz.web_view import Shape2D, Text
@@ -124,3 +126,18 @@ def test_viewer_draws_markers_scores_and_camera(ros_context):
         wait_for(lambda: view.count("frames") >= 2, 10, "a second frame after the throttle window")
     node.destroy_node()
     pub.destroy_node()
+
+
+def test_a_view_that_cannot_start_is_one_clear_error_and_no_node_is_left(ros_context):
+    """make_view fails (as RerunView does on a port in use): that error arrives unchanged (not an
+    AttributeError from destroy_node) and the half-built node is gone from the graph."""
+    def busy_port(params):
+        raise ConfigError(f"port {params['web_port']} is in use")
+
+    with pytest.raises(ConfigError, match="is in use"):
+        ViewerNode(make_view=busy_port, context=ros_context)
+    observer = Node("observer", context=ros_context)
+    try:
+        assert "viewer_node" not in observer.get_node_names()
+    finally:
+        observer.destroy_node()
