@@ -15,8 +15,7 @@ from typing import Sequence
 
 from saycan_ros.core.episode import EpisodeRecord
 from saycan_ros.ros_io.codes import PLAN_END_STATES
-from saycan_ros.ros_io.recording import (PLAN_TOPIC, Recording, RecordedMessage, RecordingError,
-                                        read_recording)
+from saycan_ros.ros_io.recording import PLAN_TOPIC, RecordedMessage, Recording, RecordingError, read_recording
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:

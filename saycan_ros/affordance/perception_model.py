@@ -27,9 +27,9 @@ import numpy as np
 from saycan_ros.affordance.base import AffordanceUnavailable, FeatureAffordance
 from saycan_ros.affordance.features import UNKNOWN_HELD, AffordanceFeatures
 from saycan_ros.affordance.value_function import AffordanceParams
+from saycan_ros.core.camera_model import PinholeCamera, base_to_pixel, in_image
 from saycan_ros.core.kitchen import Kitchen, base_object_name
 from saycan_ros.core.world import DISPOSAL, USER
-from saycan_ros.core.camera_model import PinholeCamera, base_to_pixel, in_image
 from saycan_ros.perception.detection import Detection, detect_objects, object_at_pixel
 from saycan_ros.perception.robot_adapter import PerceptionGeometry, load_perception_geometry
 

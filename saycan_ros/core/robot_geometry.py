@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
+from saycan_ros.core.camera_model import CameraMount, PinholeCamera
 from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.kitchen import config_dir, read_yaml_file
-from saycan_ros.core.camera_model import CameraMount, PinholeCamera
 
 LIFT, ARM, LEFT, RIGHT = "joint_lift", "joint_arm", "joint_gripper_left", "joint_gripper_right"
 ARM_JOINTS = (LIFT, ARM)

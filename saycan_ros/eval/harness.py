@@ -26,10 +26,8 @@ from saycan_ros.core.world import SymbolicRunner
 from saycan_ros.eval.episodes import Episode, families, load_episodes
 from saycan_ros.eval.faults import FaultSpec, FaultyRunner
 from saycan_ros.eval.judging import judge
-from saycan_ros.eval.report import (
-    EpisodeResult, markdown_report, markdown_table, summarize, summary_line,
-    write_json, write_plot,
-)
+from saycan_ros.eval.report import (EpisodeResult, markdown_report, markdown_table, summarize, summary_line, write_json,
+                                    write_plot)
 from saycan_ros.language.base import DEFAULT_ADAPTER
 
 DEFAULT_MAX_STEPS = 12

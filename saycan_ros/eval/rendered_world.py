@@ -28,10 +28,10 @@ class RenderedLearnedGrounding:
     def __init__(self, kitchen: Kitchen, folder: str | None = None) -> None:
         from saycan_ros.affordance.learned import LearnedAffordance
         from saycan_ros.affordance.perception_model import PerceptionAffordance, SearchMemory
+        from saycan_ros.core.robot_geometry import load_robot_geometry
         from saycan_ros.core.skills import SkillLibrary
         from saycan_ros.perception.robot_adapter import perception_geometry
         from saycan_ros.sim.kitchen_world import KitchenWorld
-        from saycan_ros.core.robot_geometry import load_robot_geometry
 
         self.kitchen = kitchen
         self.robot = load_robot_geometry()

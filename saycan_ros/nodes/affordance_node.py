@@ -37,17 +37,17 @@ from saycan_ros.affordance.base import AffordanceUnavailable
 from saycan_ros.affordance.factory import make_affordance_model
 from saycan_ros.affordance.perception_model import PerceptionAffordance, PerceptionObservation, SearchMemory
 from saycan_ros.affordance.value_function import AffordanceParams
+from saycan_ros.core.camera_model import PinholeCamera
 from saycan_ros.core.errors import SayCanError
 from saycan_ros.core.kitchen import load_kitchen
+from saycan_ros.core.robot_geometry import GRIPPER_JOINTS
 from saycan_ros.core.skills import SkillLibrary
-from saycan_ros.nodes.common import (Param, clock_seconds, declare_params, destroyed_if_init_fails, joint_map_from, joint_map_params, non_negative,
-                                     one_of, positive, probability, run_node)
-from saycan_ros.core.camera_model import PinholeCamera
+from saycan_ros.nodes.common import (Param, clock_seconds, declare_params, destroyed_if_init_fails, joint_map_from,
+                                     joint_map_params, non_negative, one_of, positive, probability, run_node)
 from saycan_ros.perception.robot_adapter import load_perception_geometry
 from saycan_ros.ros_io.codes import PLAN_END_STATES, PLAN_REJECTED, PLAN_SUCCEEDED
-from saycan_ros.ros_io.poses import quaternion_to_yaw
 from saycan_ros.ros_io.images import depth_to_metres, segmentation_ids, stamp_to_sec
-from saycan_ros.core.robot_geometry import GRIPPER_JOINTS
+from saycan_ros.ros_io.poses import quaternion_to_yaw
 
 VALUE_PREFIX = "value."  # AffordanceParams fields as parameters value.<field>
 

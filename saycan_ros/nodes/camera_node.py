@@ -20,7 +20,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
 from saycan_ros.core.errors import ConfigError
-from saycan_ros.nodes.common import Param, declare_params, destroyed_if_init_fails, non_negative, one_of, positive, run_node
+from saycan_ros.nodes.common import (Param, declare_params, destroyed_if_init_fails, non_negative, one_of, positive,
+                                     run_node)
 from saycan_ros.perception.camera_sources import CameraSource, CameraSourceError, make_camera_source
 from saycan_ros.ros_io.images import make_camera_info, numpy_to_image
 

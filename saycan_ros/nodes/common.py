@@ -147,8 +147,8 @@ def joint_map_params() -> list[Param]:
 
 def joint_map_from(node: Node, p: dict[str, Any], arm_min: float) -> "JointMap":
     """The validated JointMap of joint_map_params() values (ConfigError naming the node)."""
-    from saycan_ros.ros_io.joint_map import JointMap
     from saycan_ros.core.robot_geometry import ARM
+    from saycan_ros.ros_io.joint_map import JointMap
 
     return JointMap.from_params(p["joint_names"], p["joint_scales"], p["joint_offsets"], fixed={ARM: arm_min},
                                 owner=node.get_name())

@@ -22,7 +22,8 @@ from saycan_ros.core.prompt import DEFAULT_RETRIEVED_EXAMPLES
 from saycan_ros.language.base import BACKENDS, DEVICES, DTYPES, MODES, ScorerConfig, effective_adapter
 from saycan_ros.language.factory import make_scorer
 from saycan_ros.language.retrieval import make_prompt
-from saycan_ros.nodes.common import Param, declare_params, destroyed_if_init_fails, non_negative, one_of, positive, run_node
+from saycan_ros.nodes.common import (Param, declare_params, destroyed_if_init_fails, non_negative, one_of, positive,
+                                     run_node)
 from saycan_ros.ros_io.codes import BACKEND_UNAVAILABLE
 
 _DEFAULTS = ScorerConfig()

@@ -28,20 +28,20 @@ from std_msgs.msg import String
 from saycan_msgs.action import ExecuteInstruction, ExecuteSkill
 from saycan_msgs.msg import PlanStatus, Skill as SkillMsg, SkillCandidate
 from saycan_msgs.srv import GetAffordances, ScoreSkills
-from saycan_ros.core.episode import (
-    STATUS_CANCELED, STATUS_DONE, STATUS_ERROR, STATUS_MAX_STEPS, STATUS_SKILL_FAILED,
-    EpisodeRecord, SkillOutcome, StepRecord,
-)
+from saycan_ros.core.episode import (STATUS_CANCELED, STATUS_DONE, STATUS_ERROR, STATUS_MAX_STEPS, STATUS_SKILL_FAILED,
+                                     EpisodeRecord, SkillOutcome, StepRecord)
 from saycan_ros.core.errors import EmptyInstructionError, InvalidInstructionError, SayCanError
 from saycan_ros.core.instruction_slot import InstructionSlot, Run
 from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.planner import SayCanPlanner
 from saycan_ros.core.prompt import normalize_instruction
 from saycan_ros.core.skills import Skill, SkillLibrary
-from saycan_ros.nodes.common import Param, declare_params, destroyed_if_init_fails, non_negative, one_of, positive, run_node
+from saycan_ros.nodes.common import (Param, declare_params, destroyed_if_init_fails, non_negative, one_of, positive,
+                                     run_node)
 from saycan_ros.nodes.ros_calls import CallCanceled, ServiceUnavailable, call_service, run_action
 from saycan_ros.ros_io.actions import ActionClient
-from saycan_ros.ros_io.codes import BACKEND_UNAVAILABLE, PLAN_CANCELED, PLAN_FAILED, PLAN_REJECTED, PLAN_SUCCEEDED, status_name
+from saycan_ros.ros_io.codes import (BACKEND_UNAVAILABLE, PLAN_CANCELED, PLAN_FAILED, PLAN_REJECTED, PLAN_SUCCEEDED,
+                                     status_name)
 
 Result = ExecuteInstruction.Result
 PARAMS = (

@@ -40,11 +40,11 @@ from typing import Any
 from action_msgs.msg import GoalStatus, GoalStatusArray
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
-from rclpy.time import Time
-from rosgraph_msgs.msg import Clock
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_action_status_default
+from rclpy.time import Time
+from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
@@ -52,11 +52,11 @@ from trajectory_msgs.msg import JointTrajectory
 
 from saycan_ros.core.errors import SayCanError
 from saycan_ros.core.kitchen import load_kitchen
-from saycan_ros.nodes.common import Param, declare_params, destroyed_if_init_fails, non_negative, positive, run_node
-from saycan_ros.ros_io.poses import yaw_to_quaternion
-from saycan_ros.ros_io.images import make_camera_info, numpy_to_image
-from saycan_ros.sim.kitchen_world import KitchenWorld
 from saycan_ros.core.robot_geometry import ARM_JOINTS, GRIPPER_JOINTS, JOINTS, load_robot_geometry
+from saycan_ros.nodes.common import Param, declare_params, destroyed_if_init_fails, non_negative, positive, run_node
+from saycan_ros.ros_io.images import make_camera_info, numpy_to_image
+from saycan_ros.ros_io.poses import yaw_to_quaternion
+from saycan_ros.sim.kitchen_world import KitchenWorld
 
 CAMERA_FRAME = "camera_color_optical_frame"
 HOLD_STILL_REPEAT_S = 0.5  # pause_between_skills: the held clock, pose and frame go out again this often

@@ -40,10 +40,10 @@ from nav_msgs.msg import Odometry
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.exceptions import ROSInterruptException
 from rclpy.node import Node
 from rclpy.publisher import Publisher
-from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.qos import QoSProfile, QoSReliabilityPolicy, qos_policy_name_from_kind, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Bool
@@ -51,21 +51,21 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from saycan_msgs.action import ExecuteSkill
+from saycan_ros.core.camera_model import PinholeCamera
 from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.kitchen import load_kitchen
+from saycan_ros.core.robot_geometry import ARM, LEFT, LIFT, RIGHT, load_robot_geometry
 from saycan_ros.core.skills import SkillLibrary
-from saycan_ros.nodes.common import (Param, clock_seconds, declare_params, destroyed_if_init_fails, joint_map_from, joint_map_params, non_negative,
-                                     one_of, positive, run_node)
-from saycan_ros.core.camera_model import PinholeCamera
+from saycan_ros.nodes.common import (Param, clock_seconds, declare_params, destroyed_if_init_fails, joint_map_from,
+                                     joint_map_params, non_negative, one_of, positive, run_node)
+from saycan_ros.ros_io.images import depth_to_metres, segmentation_ids, stamp_to_sec
 from saycan_ros.ros_io.poses import quaternion_to_yaw
 from saycan_ros.ros_io.qos import E_STOP_QOS
-from saycan_ros.ros_io.images import depth_to_metres, segmentation_ids, stamp_to_sec
-from saycan_ros.core.robot_geometry import ARM, LEFT, LIFT, RIGHT, load_robot_geometry
 from saycan_ros.skills.behaviours import SkillRunner, Skills, run_skill
 from saycan_ros.skills.config import DEFAULT_TIMEOUTS, ExecutorConfig
 from saycan_ros.skills.controllers import BaseLimits, GoToTolerance
-from saycan_ros.skills.motion_guard import MotionGuard
 from saycan_ros.skills.goals import resolve_goal
+from saycan_ros.skills.motion_guard import MotionGuard
 from saycan_ros.skills.perceive import make_percept
 from saycan_ros.skills.types import Command, ErrorCode, Observation, Outcome, Percept, Pose2D, SkillFailure
 

@@ -26,13 +26,12 @@ from saycan_msgs.msg import PlanStatus
 from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.scoring import Candidate
 from saycan_ros.core.skills import SkillLibrary
-from saycan_ros.nodes.common import Param, clock_seconds, declare_params, destroyed_if_init_fails, one_of, positive, run_node
+from saycan_ros.nodes.common import (Param, clock_seconds, declare_params, destroyed_if_init_fails, one_of, positive,
+                                     run_node)
 from saycan_ros.ros_io.codes import PLAN_REJECTED
 from saycan_ros.ros_io.images import numpy_to_image
 from saycan_ros.ros_io.poses import quaternion_to_yaw, yaw_to_quaternion
-from saycan_ros.viz.scene_markers import (
-    DELETE, MarkerSpec, PlanView, SeenObject, build_scene,
-)
+from saycan_ros.viz.scene_markers import DELETE, MarkerSpec, PlanView, SeenObject, build_scene
 from saycan_ros.viz.score_chart import render_score_chart
 
 OBJECTS_FROM_SIM = "sim_world_state"

@@ -13,8 +13,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from saycan_ros.core.errors import SayCanError
 from saycan_ros.core.camera_model import PinholeCamera
+from saycan_ros.core.errors import SayCanError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp")
 SOURCE_KINDS = ("device", "video", "folder")

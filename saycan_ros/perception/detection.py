@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from saycan_ros.core.kitchen import Kitchen
 from saycan_ros.core.camera_model import CameraMount, PinholeCamera, pixel_to_base
+from saycan_ros.core.kitchen import Kitchen
 
 
 @dataclass(frozen=True)

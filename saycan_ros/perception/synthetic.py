@@ -10,8 +10,8 @@ from typing import Mapping
 
 import numpy as np
 
-from saycan_ros.core.kitchen import Kitchen
 from saycan_ros.core.camera_model import CameraMount, PinholeCamera, base_to_pixel
+from saycan_ros.core.kitchen import Kitchen
 
 
 def floor_depth(camera: PinholeCamera, mount: CameraMount) -> np.ndarray:

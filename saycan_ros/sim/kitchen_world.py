@@ -42,8 +42,8 @@ from pybullet_utils.bullet_client import BulletClient
 
 from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.kitchen import Kitchen, ObjectType, base_object_name
-from saycan_ros.sim.controllers import JointFollower
 from saycan_ros.core.robot_geometry import ARM, GRIPPER_JOINTS, JOINTS, LEFT, LIFT, RIGHT, RobotGeometry
+from saycan_ros.sim.controllers import JointFollower
 
 FURNITURE_DISTANCE = 0.55  # furniture centre ahead of its location pose
 LOCATION_RADIUS = 0.5  # robot counts as "at" a location within this distance of its pose

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from saycan_ros.core.kitchen import Kitchen
 from saycan_ros.core.camera_model import CameraMount, PinholeCamera
+from saycan_ros.core.kitchen import Kitchen
 from saycan_ros.perception.detection import detect_objects
 from saycan_ros.skills.surface import horizontal_mask, organized_points
 from saycan_ros.skills.types import Percept, SeenObject

@@ -45,10 +45,10 @@ def score_table(labels: np.ndarray, kinds: np.ndarray, learned: np.ndarray, base
 
 def baseline_probabilities(features_json: Sequence[str], skill_texts: Sequence[str], kitchen=None) -> np.ndarray:
     """The hand-calibrated table (affordance/value_function.py, default parameters) on recorded features."""
+    from saycan_ros.affordance.features import features_from_json
     from saycan_ros.affordance.value_function import skill_affordance
     from saycan_ros.core.kitchen import load_kitchen
     from saycan_ros.core.skills import SkillLibrary
-    from saycan_ros.affordance.features import features_from_json
 
     library = SkillLibrary.from_kitchen(kitchen or load_kitchen())
     return np.array([skill_affordance(features_from_json(json.loads(f)), library.get(str(s)))
@@ -115,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--kitchen", default=None, help="kitchen file of the data (default: config/kitchen.yaml)")
     parser.add_argument("--plot", default="", help="reliability diagram PNG (default: DATA/reliability.png)")
     args = parser.parse_args(argv)
-    from saycan_ros.affordance.learned import TextEmbeddings, default_value_function_folder, load_value_function, predict
+    from saycan_ros.affordance.learned import (TextEmbeddings, default_value_function_folder, load_value_function,
+                                               predict)
     from saycan_ros.core.kitchen import load_kitchen
     from saycan_ros.training.experience import collection_seeds, load_experience
 

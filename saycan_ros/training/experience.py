@@ -175,8 +175,8 @@ def collect_shard(shard: int, base_seed: int, n_attempts: int, out_dir: str, ima
     Returns the number of attempts written; when stopped (Ctrl-C) writes those done so far."""
     from saycan_ros.affordance.learned import ENCODER_VERSION, encode_observation
     from saycan_ros.affordance.perception_model import PerceptionAffordance, PerceptionObservation, SearchMemory
-    from saycan_ros.sim.kitchen_world import KitchenWorld
     from saycan_ros.core.robot_geometry import load_robot_geometry
+    from saycan_ros.sim.kitchen_world import KitchenWorld
     from saycan_ros.skills.behaviours import HeldObject
     from saycan_ros.training.sim_skills import SimSkillLoop
 

@@ -9,9 +9,9 @@ the skills never see.
 from __future__ import annotations
 
 from saycan_ros.core.kitchen import Kitchen
+from saycan_ros.core.robot_geometry import RobotGeometry
 from saycan_ros.perception.robot_adapter import PerceptionGeometry, perception_geometry
 from saycan_ros.sim.kitchen_world import KitchenWorld
-from saycan_ros.core.robot_geometry import RobotGeometry
 from saycan_ros.skills.behaviours import Skills, run_skill
 from saycan_ros.skills.config import ExecutorConfig
 from saycan_ros.skills.perceive import make_percept

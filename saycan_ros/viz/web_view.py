@@ -19,9 +19,7 @@ import numpy as np
 
 from saycan_ros.core.kitchen import Kitchen
 from saycan_ros.core.scoring import Candidate
-from saycan_ros.viz.scene_markers import (
-    DELETE, NS_HIGHLIGHT, NS_LOCATIONS, NS_OBJECTS, NS_ROBOT, MarkerSpec,
-)
+from saycan_ros.viz.scene_markers import DELETE, NS_HIGHLIGHT, NS_LOCATIONS, NS_OBJECTS, NS_ROBOT, MarkerSpec
 from saycan_ros.viz.score_chart import render_score_chart
 
 KITCHEN, PLAN, SCORES, TABLE, CAMERA = "kitchen", "plan", "scores", "table", "camera"

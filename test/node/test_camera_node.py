@@ -16,10 +16,10 @@ from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
+from saycan_ros.core.camera_model import PinholeCamera
 from saycan_ros.core.errors import ConfigError, SayCanError
 from saycan_ros.nodes.camera_node import CameraNode
 from saycan_ros.ros_io.images import image_to_numpy, make_camera_info, numpy_to_image
-from saycan_ros.core.camera_model import PinholeCamera
 
 sys.path.insert(0, str(Path(__file__).parent))
 from helpers import Spinner, wait_for  # noqa: E402

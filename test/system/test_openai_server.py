@@ -28,8 +28,8 @@ pytest.importorskip("llama_cpp", reason="llama-cpp-python[server] is not install
 pytest.importorskip("uvicorn", reason="llama-cpp-python's server extra is not installed: pip install -r requirements-server.txt")
 
 from saycan_ros.language.base import ScorerConfig, ServerError  # noqa: E402
-from saycan_ros.language.factory import make_scorer  # noqa: E402
 from saycan_ros.language.embedded import embedded_gguf_path  # noqa: E402
+from saycan_ros.language.factory import make_scorer  # noqa: E402
 
 PROMPT = ("Human: throw away the coke can\nRobot: 1. find a coke can, 2. pick up the coke can, "
           "3. go to the trash can, 4. put down the coke can, 5. done.\nHuman: throw away the apple\n"

@@ -12,18 +12,17 @@ import math
 import numpy as np
 import pytest
 
-from saycan_ros.affordance.learned import (
-    IMAGE_SIZE, STATE_DIM, TextEmbeddings, encode_observation, load_value_function, predict, save_value_function,
-    build_network)
+from saycan_ros.affordance.learned import (IMAGE_SIZE, STATE_DIM, TextEmbeddings, build_network, encode_observation,
+                                           load_value_function, predict, save_value_function)
 from saycan_ros.affordance.perception_model import PerceptionAffordance, PerceptionObservation
 from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.kitchen import load_kitchen
+from saycan_ros.core.robot_geometry import load_robot_geometry
 from saycan_ros.core.skills import SkillLibrary
-from saycan_ros.training.affordance_eval import brier, reliability, roc_auc, score_table, summary_line
 from saycan_ros.perception.robot_adapter import perception_geometry
 from saycan_ros.sim.kitchen_world import KitchenWorld
-from saycan_ros.core.robot_geometry import load_robot_geometry
 from saycan_ros.training import experience
+from saycan_ros.training.affordance_eval import brier, reliability, roc_auc, score_table, summary_line
 from saycan_ros.training.affordance_training import split_by_state, train
 
 KITCHEN = load_kitchen()

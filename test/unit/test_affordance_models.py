@@ -9,8 +9,7 @@ import pytest
 from saycan_ros.affordance.base import AffordanceUnavailable, NoAffordance, SymbolicAffordance
 from saycan_ros.affordance.factory import make_affordance_model
 from saycan_ros.affordance.features import UNKNOWN_HELD
-from saycan_ros.affordance.perception_model import (PerceptionAffordance, PerceptionFeatureSource,
-                                                    PerceptionObservation)
+from saycan_ros.affordance.perception_model import PerceptionAffordance, PerceptionFeatureSource, PerceptionObservation
 from saycan_ros.affordance.value_function import AffordanceParams
 from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.kitchen import load_kitchen

@@ -161,7 +161,8 @@ def test_exec_mode_scenes_overrides_and_unsupported_starts(tmp_path):
     import yaml
 
     from saycan_ros.core.kitchen import default_kitchen_file, load_kitchen as load
-    from saycan_ros.eval.exec_mode import graph_nodes, recording_path, scene_name, unsupported_reason, write_eval_kitchen
+    from saycan_ros.eval.exec_mode import (graph_nodes, recording_path, scene_name, unsupported_reason,
+                                           write_eval_kitchen)
 
     eps = episodes()
     path = write_eval_kitchen(default_kitchen_file(), eps, tmp_path)

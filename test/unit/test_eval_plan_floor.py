@@ -24,9 +24,8 @@ import pytest
 from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.skills import SkillLibrary
 from saycan_ros.eval.episodes import families, load_episodes
-from saycan_ros.eval.harness import (
-    build_parser, default_episode_file, make_task_grounding, make_world_factory, run_plan_mode,
-)
+from saycan_ros.eval.harness import (build_parser, default_episode_file, make_task_grounding, make_world_factory,
+                                     run_plan_mode)
 from saycan_ros.eval.report import markdown_failures, markdown_table, summarize
 
 FLOOR = 23          # successful episodes of the subset: measured 24, less one (see above)

@@ -1,7 +1,9 @@
 """The package's import graph stands in floors, without circles, and its pure floors stay pure.
 
 Read from the source (every import statement, those inside functions too), so a lazy import that
-goes upward or closes a circle fails here as well as a top-level one.
+goes upward or closes a circle fails here as well as a top-level one. Purity is about a module's own
+imports: eval/exec_mode.py drives the node graph through graph_client (which uses rclpy), while
+eval itself imports no ROS.
 """
 from __future__ import annotations
 
@@ -43,7 +45,8 @@ def _imports(path: Path) -> list[str]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{path}:{node.lineno}: a relative import (the package uses absolute ones)"
             names += [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
     return names
 
@@ -105,47 +108,77 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def test_every_unit_imports_only_its_own_floor_or_below():
-    upward = []
-    for module, names in IMPORTS.items():
+def _upward(imports: dict[str, list[str]]) -> list[str]:
+    """Imports from a higher floor than the importing unit's."""
+    found = []
+    for module, names in imports.items():
         unit = _unit(module)
         if unit is None:
             continue
         for name in names:
             target = _unit(name) if name.startswith("saycan_ros.") else None
             if target and target != unit and _floor(target) > _floor(unit):
-                upward.append(f"{module} imports {name} (floor {_floor(unit)} -> {_floor(target)})")
-    assert not upward, "\n".join(sorted(set(upward)))
+                found.append(f"{module} imports {name} (floor {_floor(unit)} -> {_floor(target)})")
+    return sorted(set(found))
+
+
+def _graphs(imports: dict[str, list[str]], modules) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """(unit -> units it imports, module -> package modules it imports)."""
+    units: dict[str, set[str]] = defaultdict(set)
+    by_module: dict[str, set[str]] = defaultdict(set)
+    for module, names in imports.items():
+        for name in names:
+            if name in modules and name != module:
+                by_module[module].add(name)
+                if _unit(module) and _unit(name) and _unit(name) != _unit(module):
+                    units[_unit(module)].add(_unit(name))
+    return units, by_module
+
+
+def _impure(imports: dict[str, list[str]]) -> list[str]:
+    """ROS imports on the ROS-free floors, heavy stacks in the core."""
+    found = []
+    for module, names in imports.items():
+        unit = _unit(module)
+        forbidden = CORE_FORBIDDEN if unit == "core" else ROS_MODULES if unit in ROS_FREE else ()
+        for name in names:
+            top = name.split(".")[0]
+            if top in forbidden or (unit in ROS_FREE and top.endswith("_msgs")):  # message packages too
+                found.append(f"{module} imports {name}")
+    return sorted(set(found))
+
+
+def test_the_source_is_read():
+    assert len(MODULES) > 100
+    assert "saycan_ros.core.kitchen" in IMPORTS["saycan_ros.eval.harness"]
+    assert "rclpy" in IMPORTS["saycan_ros.nodes.common"]
+
+
+def test_every_unit_imports_only_its_own_floor_or_below():
+    assert _upward(IMPORTS) == []
 
 
 def test_no_circles_between_units_or_between_modules():
-    units: dict[str, set[str]] = defaultdict(set)
-    modules: dict[str, set[str]] = defaultdict(set)
-    for module, names in IMPORTS.items():
-        for name in names:
-            if name in MODULES and name != module:
-                modules[module].add(name)
-                if _unit(module) and _unit(name) and _unit(name) != _unit(module):
-                    units[_unit(module)].add(_unit(name))
+    units, modules = _graphs(IMPORTS, MODULES)
     assert _cycles(units) == []
     assert _cycles(modules) == []
 
 
 def test_the_pure_floors_import_no_ros_and_the_core_no_heavy_stack():
-    impure = []
-    for module, names in IMPORTS.items():
-        unit = _unit(module)
-        forbidden = CORE_FORBIDDEN if unit == "core" else ROS_MODULES if unit in ROS_FREE else ()
-        forbidden_msgs = unit in ROS_FREE  # message packages (saycan_msgs, sensor_msgs, ...) too
-        for name in names:
-            top = name.split(".")[0]
-            if top in forbidden or (forbidden_msgs and top.endswith("_msgs")):
-                impure.append(f"{module} imports {name}")
-    assert not impure, "\n".join(sorted(set(impure)))
+    assert _impure(IMPORTS) == []
 
 
-def test_the_checker_finds_a_circle_and_an_upward_import():
-    """The checks above can fail: a made-up graph with a circle, and a made-up upward import."""
-    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+def test_the_checks_find_what_they_look_for():
+    """Each check on a made-up package: an upward import, a circle, impure imports."""
+    made_up = {
+        "saycan_ros.core.a": ["saycan_ros.nodes.n", "torch"],                 # upward, and heavy in core
+        "saycan_ros.eval.e": ["saycan_ros.training.t", "rclpy", "std_msgs.msg"],  # ROS on a ROS-free floor
+        "saycan_ros.training.t": ["saycan_ros.eval.e"],                       # closes a circle with eval
+        "saycan_ros.nodes.n": ["saycan_ros.core.a", "rclpy"],                 # fine: downward, ROS allowed
+    }
+    assert _upward(made_up) == ["saycan_ros.core.a imports saycan_ros.nodes.n (floor 0 -> 3)"]
+    units, modules = _graphs(made_up, set(made_up))
+    assert ["eval", "training"] in _cycles(units) and ["saycan_ros.eval.e", "saycan_ros.training.t"] in _cycles(modules)
+    assert _impure(made_up) == ["saycan_ros.core.a imports torch", "saycan_ros.eval.e imports rclpy",
+                                "saycan_ros.eval.e imports std_msgs.msg"]
     assert _cycles({"a": {"b"}, "b": set()}) == []
-    assert _floor("nodes") > _floor("core")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from saycan_ros.core.errors import ConfigError
-from saycan_ros.ros_io.joint_map import JointMap
 from saycan_ros.core.robot_geometry import ARM, JOINTS, LEFT, LIFT, RIGHT
+from saycan_ros.ros_io.joint_map import JointMap
 
 STRETCH = JointMap.from_params(["joint_lift", "wrist_extension", "joint_gripper_finger_left", "joint_gripper_finger_right"],
                                [1.0, 1.0, 11.6, 11.6], [0.0, 0.0, 0.0, 0.0], {})

@@ -9,9 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from saycan_ros.language.adapter import (
-    PROMPT, WEIGHTS, inject_lora, merge_adapter, resolve_adapter, save_adapter,
-)
+from saycan_ros.language.adapter import PROMPT, WEIGHTS, inject_lora, merge_adapter, resolve_adapter, save_adapter
 from saycan_ros.language.base import ModelLoadError, ScorerConfig, effective_adapter
 
 

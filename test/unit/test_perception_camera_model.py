@@ -6,8 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from saycan_ros.core.camera_model import (CameraMount, PinholeCamera, base_to_pixel, in_image,
-                                                pixel_to_base)
+from saycan_ros.core.camera_model import CameraMount, PinholeCamera, base_to_pixel, in_image, pixel_to_base
 
 CAM = PinholeCamera.from_fov(320, 240, 55.0)
 MOUNT = CameraMount(0.1, 0.0, 1.25, math.radians(40.0))

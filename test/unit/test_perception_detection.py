@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.camera_model import CameraMount, PinholeCamera, base_to_pixel
+from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.perception.detection import detect_objects, object_at_pixel
 from saycan_ros.perception.synthetic import render_scene
 

@@ -12,9 +12,9 @@ import pytest
 
 from saycan_ros.affordance.perception_model import PerceptionAffordance, PerceptionObservation
 from saycan_ros.core.kitchen import load_kitchen
+from saycan_ros.core.robot_geometry import load_robot_geometry
 from saycan_ros.perception.robot_adapter import perception_geometry
 from saycan_ros.sim.kitchen_world import KitchenWorld
-from saycan_ros.core.robot_geometry import load_robot_geometry
 
 KITCHEN = load_kitchen()
 ROBOT = load_robot_geometry()

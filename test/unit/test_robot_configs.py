@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from saycan_ros.ros_io.joint_map import JointMap
 from saycan_ros.core.robot_geometry import ARM, load_robot_geometry
+from saycan_ros.ros_io.joint_map import JointMap
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 # the ROS <-> Gazebo message pairs ros_gz_bridge converts (the ones this file may use)

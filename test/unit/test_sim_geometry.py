@@ -7,12 +7,12 @@ import math
 import pytest
 import yaml
 
+from saycan_ros.core.camera_model import base_to_pixel
 from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.kitchen import config_dir
-from saycan_ros.core.camera_model import base_to_pixel
-from saycan_ros.sim.controllers import JointFollower
 from saycan_ros.core.robot_geometry import (ARM, JOINTS, LEFT, LIFT, RIGHT, JointLimits, load_robot_geometry,
-                                           parse_robot_geometry)
+                                            parse_robot_geometry)
+from saycan_ros.sim.controllers import JointFollower
 
 
 @pytest.fixture(scope="module")

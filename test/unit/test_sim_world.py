@@ -6,11 +6,11 @@ import math
 import numpy as np
 import pytest
 
+from saycan_ros.core.camera_model import base_to_pixel
 from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.kitchen import Kitchen, load_kitchen
-from saycan_ros.core.camera_model import base_to_pixel
-from saycan_ros.sim.kitchen_world import KitchenWorld
 from saycan_ros.core.robot_geometry import ARM, LEFT, LIFT, RIGHT, RobotGeometry, load_robot_geometry
+from saycan_ros.sim.kitchen_world import KitchenWorld
 
 SIZE = (160, 120)
 

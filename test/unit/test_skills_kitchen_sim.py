@@ -12,8 +12,8 @@ import math
 import pytest
 
 from saycan_ros.core.kitchen import load_kitchen
-from saycan_ros.sim.kitchen_world import KitchenWorld
 from saycan_ros.core.robot_geometry import load_robot_geometry
+from saycan_ros.sim.kitchen_world import KitchenWorld
 from saycan_ros.skills.config import ExecutorConfig
 from saycan_ros.skills.types import ErrorCode, Outcome
 from saycan_ros.training.sim_skills import SimSkillLoop

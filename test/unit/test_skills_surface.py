@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.camera_model import CameraMount, PinholeCamera
+from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.skills import surface
 from saycan_ros.skills.goals import resolve_goal
 from saycan_ros.skills.types import ErrorCode, SkillFailure
