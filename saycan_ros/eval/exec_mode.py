@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 
 import yaml
 
-from saycan_ros.core.errors import ConfigError
+from saycan_ros.core.errors import ConfigError, SayCanError
 from saycan_ros.core.kitchen import Kitchen, default_kitchen_file
 from saycan_ros.core.skills import SkillLibrary
 from saycan_ros.core.world import USER
@@ -30,6 +30,9 @@ from saycan_ros.graph_client import GraphClient
 from saycan_ros.ros_io.recording import RecordingWriter, record_episode
 
 STARTUP_TIMEOUT_S = 300.0
+
+
+ENDED_EARLY = "the run ended early"
 
 
 def scene_name(index: int) -> str:
@@ -89,7 +92,9 @@ def graph_nodes(args, kitchen_path: Path, affordance: str):
 def run_exec_mode(episodes: Sequence[Episode], kitchen: Kitchen, args, affordance: str, out_dir: Path,
                   progress: Callable[[int, int, EpisodeResult], None] | None = None
                   ) -> tuple[list[EpisodeResult], list[str]]:
-    """Run every episode through the graph; returns (results, notes about skipped episodes)."""
+    """Run every episode through the graph; returns (results, notes about skipped episodes). If the
+    graph breaks after some episodes ran, those results come back with a note that starts with
+    ENDED_EARLY; if it breaks before any, the SayCanError is raised."""
     from saycan_ros.eval.judging import judge
     from saycan_ros.launch_runner import LaunchedGraph, use_private_ros_domain
 
@@ -142,6 +147,10 @@ def run_exec_mode(episodes: Sequence[Episode], kitchen: Kitchen, args, affordanc
                 results.append(result)
                 if progress:
                     progress(n, len(runnable), result)
+        except SayCanError as exc:  # the graph broke mid-run (a node died): keep what was measured
+            if not results:
+                raise
+            notes.append(f"{ENDED_EARLY} after {len(results)} of {len(runnable)} episodes: {exc}")
         finally:
             if recorder is not None:
                 recorder.close()

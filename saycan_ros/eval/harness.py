@@ -297,6 +297,7 @@ def _main(args) -> int:
     library = SkillLibrary.from_kitchen(kitchen)
 
     notes = list(loaded.notes)
+    ended_early = None
     if args.mode == "plan":
         world_factory = make_world_factory(affordance, kitchen, absence_memory=not args.no_absence_memory,
                                            value_function=args.value_function or None)
@@ -315,10 +316,11 @@ def _main(args) -> int:
             if hasattr(world_factory, "close"):
                 world_factory.close()
     else:
-        from saycan_ros.eval.exec_mode import run_exec_mode
+        from saycan_ros.eval.exec_mode import ENDED_EARLY, run_exec_mode
 
-        results, skipped = run_exec_mode(episodes, kitchen, args, affordance, out_dir, progress=progress)
-        notes += skipped
+        results, exec_notes = run_exec_mode(episodes, kitchen, args, affordance, out_dir, progress=progress)
+        notes += exec_notes
+        ended_early = next((n for n in exec_notes if n.startswith(ENDED_EARLY)), None)
         if args.grasp_slip:
             notes.append(f"injected faults: grasp slips p={args.grasp_slip:g} (simulator); outcome feedback "
                          f"{args.outcome_feedback}, failure penalty {args.failure_penalty:g}")
@@ -345,6 +347,9 @@ def _main(args) -> int:
         print(markdown_failures(results))
     print(f"\nwrote {out_dir / 'report.md'}, {out_dir / 'results.json'}" + (f", {plot}" if plot else ""))
     print(summary_line(loaded.label, args.mode, rows), flush=True)
+    if ended_early:  # the numbers above cover only the episodes that ran
+        print(f"saycan eval: error: {ended_early}", file=sys.stderr)
+        return 1
     return 0
 
 

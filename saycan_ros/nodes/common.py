@@ -83,6 +83,19 @@ def _destroy_half_built(node: Node) -> None:
             pass
 
 
+def publish_or_drop(node: Node, publisher: Any, msg: Any) -> bool:
+    """Publish `msg`; if the middleware refuses it, drop this one message with a warning (at most
+    one per 5 s) instead of ending the node. Seen under load: Fast DDS answers "cannot publish data"
+    when a reliable reader's history stays full past its blocking time; for a stream the next tick
+    replaces the message, and a simulator that died of it ended a whole evaluation run."""
+    try:
+        publisher.publish(msg)
+        return True
+    except RCLError as exc:
+        node.get_logger().warning(f"dropped a message on {publisher.topic_name}: {exc}", throttle_duration_sec=5.0)
+        return False
+
+
 def non_negative(value: Any) -> str | None:
     return None if value >= 0 else "must be >= 0"
 
@@ -179,8 +192,9 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None, t
     except SayCanError as exc:
         print(f"[saycan] error: {exc}", file=sys.stderr)
         code = 2
-    except RCLError as exc:  # e.g. a --params-file that does not exist
-        print(f"[saycan] error: bad ROS arguments: {exc}", file=sys.stderr)
+    except RCLError as exc:  # starting: e.g. a --params-file that does not exist; running: the middleware
+        what = "bad ROS arguments" if executor is None else "the ROS middleware failed"
+        print(f"[saycan] error: {what}: {exc}", file=sys.stderr)
         code = 2
     finally:
         try:

@@ -53,7 +53,8 @@ from trajectory_msgs.msg import JointTrajectory
 from saycan_ros.core.errors import SayCanError
 from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.robot_geometry import ARM_JOINTS, GRIPPER_JOINTS, JOINTS, load_robot_geometry
-from saycan_ros.nodes.common import Param, declare_params, destroyed_if_init_fails, non_negative, positive, run_node
+from saycan_ros.nodes.common import (Param, declare_params, destroyed_if_init_fails, non_negative, positive,
+                                     publish_or_drop, run_node)
 from saycan_ros.ros_io.images import make_camera_info, numpy_to_image
 from saycan_ros.ros_io.poses import yaw_to_quaternion
 from saycan_ros.sim.kitchen_world import KitchenWorld
@@ -240,7 +241,7 @@ class SimNode(Node):
         if steps > 0:
             self.world.step(steps * dt)
         if self.clock_pub is not None:
-            self.clock_pub.publish(Clock(clock=self._stamp()))
+            publish_or_drop(self, self.clock_pub, Clock(clock=self._stamp()))
         self._publish_robot_state()
         if self.world.sim_time + 1e-9 >= self._next_frame:
             self._render()
@@ -274,10 +275,10 @@ class SimNode(Node):
             # the same time, pose and frame again, for nodes that (re)start during a pause
             self._still_sent = wall
             if self.clock_pub is not None:
-                self.clock_pub.publish(Clock(clock=self._stamp()))
+                publish_or_drop(self, self.clock_pub, Clock(clock=self._stamp()))
             self._publish_robot_state()
             for publisher, msg in self._last_frame:
-                publisher.publish(msg)
+                publish_or_drop(self, publisher, msg)
         return True
 
     def _stamp(self):
@@ -296,14 +297,14 @@ class SimNode(Node):
         q = odom.pose.pose.orientation
         q.x, q.y, q.z, q.w = yaw_to_quaternion(yaw)
         odom.twist.twist.linear.x, odom.twist.twist.angular.z = v, w
-        self.odom_pub.publish(odom)
+        publish_or_drop(self, self.odom_pub, odom)
         js = JointState()
         js.header.stamp = stamp
         js.name = list(JOINTS)
         positions, velocities = self.world.joint_positions(), self.world.joint_velocities()
         js.position = [positions[j] for j in JOINTS]
         js.velocity = [velocities[j] for j in JOINTS]
-        self.joint_pub.publish(js)
+        publish_or_drop(self, self.joint_pub, js)
 
     def _render(self) -> None:
         rgb, depth, seg = self.world.render()
@@ -315,7 +316,7 @@ class SimNode(Node):
                             (self.depth_info_pub, info),
                             (self.seg_pub, numpy_to_image(seg, "16UC1", stamp, CAMERA_FRAME))]
         for publisher, msg in self._last_frame:
-            publisher.publish(msg)
+            publish_or_drop(self, publisher, msg)
         self._frames += 1
 
     def _publish_world_state(self, force: bool = False) -> None:
@@ -325,8 +326,8 @@ class SimNode(Node):
                      tuple((n, o["location"]) for n, o in state["objects"].items()))
         now = time.monotonic()
         if force or signature != self._state_signature or now - self._state_sent >= 1.0 / self.p["world_state_rate_hz"]:
-            self.state_pub.publish(String(data=json.dumps(state)))
-            self._state_signature, self._state_sent = signature, now
+            if publish_or_drop(self, self.state_pub, String(data=json.dumps(state))):  # else: again next check
+                self._state_signature, self._state_sent = signature, now
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         """Hand the reset to the control tick (the only PyBullet caller) and wait for it."""

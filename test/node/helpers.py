@@ -42,3 +42,18 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 20.0, what: str =
 def wait_future(future, timeout_s: float = 30.0):
     wait_for(future.done, timeout_s, "a future")
     return future.result()
+
+
+class RefusingPublisher:
+    """Fakes a publisher whose middleware refuses the write, as Fast DDS does under load
+    ("cannot publish data" when a reliable reader's history stays full)."""
+    topic_name = "/odom"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def publish(self, msg) -> None:
+        from rclpy._rclpy_pybind11 import RCLError
+
+        self.calls += 1
+        raise RCLError("Failed to publish: cannot publish data")

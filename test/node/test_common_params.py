@@ -1,13 +1,20 @@
 """declare_params: start-up validation, read-only parameters, checked dynamic changes."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 from rclpy.exceptions import InvalidHandle
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from std_msgs.msg import String
 
 from saycan_ros.core.errors import ConfigError
 from saycan_ros.nodes.common import Param, declare_params, destroyed_if_init_fails, positive
+
+sys.path.insert(0, str(Path(__file__).parent))
+from helpers import RefusingPublisher  # noqa: E402
 
 PARAMS = (Param("rate_hz", 10.0, "a start-up parameter", positive),
           Param("scene", "default", "a dynamic parameter", lambda v: None if v else "must not be empty", dynamic=True))
@@ -71,3 +78,16 @@ def test_a_failure_inside_node_init_keeps_its_own_error_and_leaves_no_node(ros_c
         assert "fails_inside" not in observer.get_node_names()
     finally:
         observer.destroy_node()
+
+
+def test_a_refused_publish_is_dropped_not_raised(ros_context):
+    from saycan_ros.nodes.common import publish_or_drop
+
+    node = Node("publisher_side", context=ros_context)
+    try:
+        refusing = RefusingPublisher()
+        assert publish_or_drop(node, refusing, object()) is False and refusing.calls == 1
+        real = node.create_publisher(String, "dropped_or_not", 1)
+        assert publish_or_drop(node, real, String(data="x")) is True
+    finally:
+        node.destroy_node()

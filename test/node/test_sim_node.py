@@ -28,7 +28,7 @@ from saycan_ros.nodes.sim_node import SimNode, trajectory_points
 from saycan_ros.ros_io.images import image_to_numpy, stamp_to_sec
 
 sys.path.insert(0, str(Path(__file__).parent))
-from helpers import Spinner, wait_for, wait_future  # noqa: E402
+from helpers import RefusingPublisher, Spinner, wait_for, wait_future  # noqa: E402
 
 W, H = 160, 120
 COUNTER = [1.2, 0.0, 0.0]
@@ -273,6 +273,26 @@ def test_pause_between_skills_holds_the_world_still_until_a_skill_runs(ros_conte
             assert wait_future(probe.reset_client.call_async(Trigger.Request())).success
             wait_for(lambda: clock() >= held + 0.5, 20.0, "settling after the reset")
             for node in (sim, probe, late):
+                spinner.executor.remove_node(node)
+    finally:
+        sim.close()
+        sim.destroy_node()
+        probe.destroy_node()
+
+
+def test_a_refused_publish_drops_that_message_and_the_simulation_goes_on(ros_context) -> None:
+    """The middleware refusing odometry (RefusingPublisher fakes Fast DDS's "cannot publish data")
+    must not end the simulator: it ended an evaluation run once. The clock keeps going."""
+    sim, probe = make_sim(ros_context), Probe(ros_context)
+    refusing = RefusingPublisher()
+    try:
+        with Spinner(ros_context, sim, probe) as spinner:
+            wait_for(lambda: probe.get("/clock") is not None, 30.0, "the clock")
+            sim.odom_pub = refusing
+            started = stamp_to_sec(probe.get("/clock").clock)
+            wait_for(lambda: stamp_to_sec(probe.get("/clock").clock) > started + 1.0, 30.0, "one more simulated second")
+            assert refusing.calls > 10
+            for node in (sim, probe):
                 spinner.executor.remove_node(node)
     finally:
         sim.close()

@@ -190,3 +190,73 @@ def test_exec_mode_scenes_overrides_and_unsupported_starts(tmp_path):
     import dataclasses
     assert recording_path(tmp_path, 3, eps[0]) == tmp_path / "episodes" / f"03-{eps[0].id}.mcap"
     assert recording_path(tmp_path, 12, dataclasses.replace(eps[0], id="../a b")).name == "12-.._a_b.mcap"
+
+
+def test_exec_mode_keeps_the_episodes_that_ran_when_a_node_dies_mid_run(tmp_path, monkeypatch, capsys):
+    """Fakes stand in for the launched graph and its client (no processes, no ROS): the first
+    episode runs to 'done', then the simulator 'dies'. The report and results.json keep the first
+    episode, a note says where the run stopped, and the exit status is 1 (not a lost run)."""
+    from saycan_ros import launch_runner
+    from saycan_ros.core.episode import EpisodeRecord, StepRecord
+    from saycan_ros.core.errors import SayCanError
+    from saycan_ros.eval import exec_mode
+
+    (tmp_path / "set.yaml").write_text(SET)
+
+    class FakeGraph:
+        def __init__(self, nodes, log_dir):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    class FakeClient:
+        episodes = 0
+
+        def __init__(self, graph, name):
+            self.node = None
+
+        def wait_until_ready(self, timeout_s):
+            pass
+
+        def set_scene(self, name, pose, holding):
+            FakeClient.episodes += 1
+            if FakeClient.episodes == 2:
+                raise SayCanError("node 'sim_node' exited with code 2")
+            return {"robot_location": "user", "held_object": None}
+
+        def sim_time(self):
+            return 0.0
+
+        def execute(self, instruction, max_steps, timeout_s, sim_time_limit_s=None):
+            return EpisodeRecord(instruction, steps=[StepRecord(1, [], "done")], status="done")
+
+        def world(self):
+            return {"robot_location": "user", "held_object": None,
+                    "objects": {"apple": {"location": "trash can"}, "orange": {"location": "table"}}}, 0.0
+
+        def close(self):
+            pass
+
+    class FakeRecorder:
+        def next_file(self, writer):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(launch_runner, "LaunchedGraph", FakeGraph)
+    monkeypatch.setattr(launch_runner, "use_private_ros_domain", lambda: 0)
+    monkeypatch.setattr(exec_mode, "GraphClient", FakeClient)
+    monkeypatch.setattr(exec_mode, "record_episode", lambda node, path, meta: FakeRecorder())
+    monkeypatch.setattr(exec_mode, "RecordingWriter", lambda path, meta: None)
+    out = tmp_path / "run"
+    assert harness.main([str(tmp_path / "set.yaml"), "--mode", "exec", "--out", str(out), "--quiet"]) == 1
+    captured = capsys.readouterr()
+    assert "the run ended early after 1 of 3 episodes: node 'sim_node' exited with code 2" in captured.err
+    saved = json.loads((out / "results.json").read_text())
+    assert [(e["id"], e["success"]) for e in saved["episodes"]] == [("toss", True)]
+    assert "the run ended early after 1 of 3 episodes" in (out / "report.md").read_text()
