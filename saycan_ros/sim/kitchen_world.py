@@ -50,6 +50,7 @@ LOCATION_RADIUS = 0.5  # robot counts as "at" a location within this distance of
 ROOM = (-3.0, 3.0, -3.0, 3.5)  # walls: x_min, x_max, y_min, y_max
 GRASP_FORCE = 60.0  # N: the grasp constraint's force limit
 SLIP_AFTER_S = 0.6  # an injected slip lets go this long after the grasp closed (during the lift)
+CARRY_CLEARANCE = 0.03  # m: an object held at the start clears the highest surface top by this
 
 _COLOURS = {
     "counter": (0.86, 0.86, 0.83, 1), "table": (0.58, 0.40, 0.24, 1), "trash": (0.28, 0.30, 0.32, 1),
@@ -503,21 +504,21 @@ class KitchenWorld:
             for sx, sy, hx, hy in ((1, 0, wall / 2, h), (-1, 0, wall / 2, h), (0, 1, h, wall / 2), (0, -1, h, wall / 2)):
                 part((hx, hy, height / 2), (sx * (h - wall / 2), sy * (h - wall / 2), height / 2), "trash")
             f.footprint = (-h, h, -h, h)
-        else:  # person with a rimmed tray ("hand") at 0.9 m facing the robot
-            f.half, f.support_z, f.top_z = (0.11, 0.14), 0.9, 0.92
-            wx, wy = f.to_world(0.3, 0.0)
+        else:  # person holding a rimmed tray at 0.9 m out to the robot, room for two things side by side
+            f.half, f.support_z, f.top_z = (0.18, 0.22), 0.9, 0.92
+            wx, wy = f.to_world(0.42, 0.0)
             col = self._p.createCollisionShape(pybullet.GEOM_CYLINDER, radius=0.18, height=1.55)
             vis = self._p.createVisualShape(pybullet.GEOM_CYLINDER, radius=0.18, length=1.55,
                                             rgbaColor=_COLOURS["person"])
             f.body_ids.append(self._p.createMultiBody(0.0, col, vis, (wx, wy, 0.775)))
             head_vis = self._p.createVisualShape(pybullet.GEOM_SPHERE, radius=0.11, rgbaColor=_COLOURS["skin"])
             f.body_ids.append(self._p.createMultiBody(0.0, -1, head_vis, (wx, wy, 1.68)))
-            part((0.13, 0.16, 0.01), (0.0, 0.0, 0.89), "tray")
-            for lx, ly, hx, hy in ((0.12, 0, 0.01, 0.16), (-0.12, 0, 0.01, 0.16), (0, 0.15, 0.13, 0.01),
-                                   (0, -0.15, 0.13, 0.01)):
+            part((0.2, 0.24, 0.01), (0.0, 0.0, 0.89), "tray")
+            for lx, ly, hx, hy in ((0.19, 0, 0.01, 0.24), (-0.19, 0, 0.01, 0.24), (0, 0.23, 0.2, 0.01),
+                                   (0, -0.23, 0.2, 0.01)):
                 part((hx, hy, 0.02), (lx, ly, 0.91), "tray")
-            part((0.09, 0.03, 0.03), (0.2, 0.0, 0.9), "skin")  # forearm from the body to the tray
-            f.footprint = (0.12, 0.48, -0.18, 0.18)
+            part((0.03, 0.03, 0.03), (0.23, 0.0, 0.9), "skin")  # forearm from the body to the tray
+            f.footprint = (0.24, 0.6, -0.18, 0.18)
         return f
 
     def _shapes(self, t: ObjectType) -> tuple[int, int]:
@@ -582,7 +583,13 @@ class KitchenWorld:
         return obj
 
     def _spawn_in_gripper(self, name: str) -> None:
-        """The object centred between the fingers, which are closed on it (as after a pick)."""
+        """The object centred between the fingers, which are closed on it, carried as after a pick:
+        the lift raised until the object clears every surface top (the executor carries at its
+        travel_lift for the same reason). At the home height a long object held beside a table
+        reached under its top and was dragged through it by the next lift."""
+        clear = max((f.top_z for f in self.furniture.values()), default=0.0)
+        carry = clear + 0.5 * self.kitchen.objects[base_object_name(name)].size[2] + CARRY_CLEARANCE
+        self.joints.reset({LIFT: max(self.joints.position[LIFT], carry)})
         position, yaw = self._grasp_frame()
         obj = self._add_object(name, position, yaw)
         half = min(self._half_width_across(obj, _yaw_quat(yaw), yaw), self.robot.gripper.max)

@@ -139,7 +139,7 @@ def test_collect_writes_shards_that_resume_and_agree_with_outcomes(tmp_path):
 def test_collected_features_carry_the_search_memory_as_the_node_builds_it(tmp_path):
     """Earlier looks go through the same PerceptionAffordance.update as in affordance_node: the
     current place counts as looked at, and what the current frame shows counts as seen."""
-    experience.collect_shard(0, 11, 24, str(tmp_path), (320, 240))
+    experience.collect_shard(0, 13, 24, str(tmp_path), (320, 240))  # a seed whose 24 attempts have both
     data = experience.load_experience([tmp_path])
     features = [json.loads(f) for f in data.features]
     for f in features:

@@ -10,7 +10,7 @@ from saycan_ros.core.camera_model import base_to_pixel
 from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.kitchen import Kitchen, load_kitchen
 from saycan_ros.core.robot_geometry import ARM, LEFT, LIFT, RIGHT, RobotGeometry, load_robot_geometry
-from saycan_ros.sim.kitchen_world import KitchenWorld
+from saycan_ros.sim.kitchen_world import CARRY_CLEARANCE, KitchenWorld
 
 SIZE = (160, 120)
 
@@ -235,7 +235,9 @@ def test_a_reset_can_start_with_an_object_in_the_gripper(make_world, kitchen: Ki
     assert state["held_object"] == "coke can" and state["objects"]["coke can"]["location"] is None
     radius = kitchen.objects["coke can"].size[0] / 2
     assert world.joint_positions()[LEFT] == pytest.approx(radius, abs=1e-3)
-    assert state["objects"]["coke can"]["xyz"][2] == pytest.approx(0.6, abs=0.02)  # at the home lift height
+    # carried as after a pick: clear of the highest surface top (the user's tray rim, 0.92 m)
+    carry = max(f.top_z for f in world.furniture.values()) + kitchen.objects["coke can"].size[2] / 2 + CARRY_CLEARANCE
+    assert state["objects"]["coke can"]["xyz"][2] == pytest.approx(carry, abs=0.02) and carry > 0.95
     world.set_gripper_target(0.06)  # opening drops it
     world.step(1.5)
     assert world.held_object is None and world.world_state()["objects"]["coke can"]["xyz"][2] < 0.1
