@@ -13,10 +13,15 @@ class Spinner:
 
     def __init__(self, context, *nodes, threads: int = 4):
         self.executor = MultiThreadedExecutor(num_threads=threads, context=context)
-        self.nodes = nodes
+        self.nodes = list(nodes)
         for node in nodes:
             self.executor.add_node(node)
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+
+    def add(self, node) -> None:
+        """Spin one more node from now on (and remove it with the others at the end)."""
+        self.executor.add_node(node)
+        self.nodes.append(node)
 
     def __enter__(self) -> "Spinner":
         self.thread.start()

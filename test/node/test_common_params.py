@@ -48,6 +48,14 @@ class _HalfBuilt(Node):
         declare_params(self, PARAMS)
 
 
+def assert_no_node_named(name: str, context) -> None:
+    observer = Node("observer", context=context)
+    try:
+        assert name not in observer.get_node_names()
+    finally:
+        observer.destroy_node()
+
+
 def test_a_node_whose_constructor_fails_is_destroyed_at_once(ros_context):
     """Not left to the garbage collector (whose teardown of the DDS participant at a random later
     moment once hung a whole test run): the half-built node is gone before the error arrives."""
@@ -56,11 +64,7 @@ def test_a_node_whose_constructor_fails_is_destroyed_at_once(ros_context):
     node = _HalfBuilt.built.pop()
     with pytest.raises(InvalidHandle), node.handle:
         pass
-    observer = Node("observer", context=ros_context)
-    try:
-        assert "half_built" not in observer.get_node_names()
-    finally:
-        observer.destroy_node()
+    assert_no_node_named("half_built", ros_context)
 
 
 class _FailsInsideNodeInit(Node):
@@ -73,11 +77,7 @@ def test_a_failure_inside_node_init_keeps_its_own_error_and_leaves_no_node(ros_c
     with pytest.raises(Exception, match="use_sim_time") as raised:
         _FailsInsideNodeInit(ros_context)
     assert "destroy" not in str(raised.value)
-    observer = Node("observer", context=ros_context)
-    try:
-        assert "fails_inside" not in observer.get_node_names()
-    finally:
-        observer.destroy_node()
+    assert_no_node_named("fails_inside", ros_context)
 
 
 def test_a_refused_publish_is_dropped_not_raised(ros_context):

@@ -1,12 +1,14 @@
 """sim_node on a real rclpy graph: the robot topics of docs/robot_interface.md and sim/reset."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -71,6 +73,20 @@ def make_sim(context, **overrides) -> SimNode:
                                                          for k, v in params.items()])
 
 
+@contextlib.contextmanager
+def running(context, sim: SimNode, *others: Node) -> Iterator[Spinner]:
+    """Spin the simulator with other nodes; afterwards close its world and destroy every node,
+    nodes added during the test included."""
+    spinner = Spinner(context, sim, *others)
+    try:
+        with spinner:
+            yield spinner
+    finally:
+        sim.close()
+        for node in spinner.nodes:
+            node.destroy_node()
+
+
 def odom_x(probe: Probe) -> float | None:
     msg = probe.get("odom")
     return msg.pose.pose.position.x if msg else None
@@ -79,92 +95,85 @@ def odom_x(probe: Probe) -> float | None:
 def test_sim_node_speaks_the_robot_interface(ros_context) -> None:
     kitchen = load_kitchen()
     sim, probe = make_sim(ros_context), Probe(ros_context)
-    try:
-        with Spinner(ros_context, sim, probe) as spinner:
-            # ground truth arrives (latched) and matches the default scene
-            wait_for(lambda: probe.world_state() is not None, 30.0, "sim/world_state")
-            state = probe.world_state()
-            assert state["scene"] == "default" and state["robot_location"] == "close counter"
-            assert {n: o["location"] for n, o in state["objects"].items()} == kitchen.scene("default")
+    with running(ros_context, sim, probe):
+        # ground truth arrives (latched) and matches the default scene
+        wait_for(lambda: probe.world_state() is not None, 30.0, "sim/world_state")
+        state = probe.world_state()
+        assert state["scene"] == "default" and state["robot_location"] == "close counter"
+        assert {n: o["location"] for n, o in state["objects"].items()} == kitchen.scene("default")
 
-            # camera: right encodings and sizes; the counter's objects are in the segmentation
-            for topic in ("camera/color/image_raw", "camera/depth/image_raw", "camera/segmentation/image_raw",
-                          "camera/color/camera_info"):
-                wait_for(lambda t=topic: probe.get(t) is not None, 30.0, topic)
-            color, depth, seg = (probe.get(f"camera/{k}/image_raw") for k in ("color", "depth", "segmentation"))
-            assert (color.encoding, color.width, color.height, color.step) == ("rgb8", W, H, 3 * W)
-            assert (depth.encoding, seg.encoding) == ("32FC1", "16UC1")
-            assert color.header.frame_id == depth.header.frame_id == "camera_color_optical_frame"
-            info = probe.get("camera/color/camera_info")
-            assert (info.width, info.height) == (W, H)
-            assert info.k[0] == pytest.approx((W / 2) / math.tan(math.radians(35)))
-            seg_ids = set(np.unique(image_to_numpy(seg)).tolist())
-            assert {kitchen.object_id("apple"), kitchen.object_id("coke can")} <= seg_ids
-            d = image_to_numpy(depth)
-            assert 0.3 < float(np.nanmedian(d)) < 3.0
+        # camera: right encodings and sizes; the counter's objects are in the segmentation
+        for topic in ("camera/color/image_raw", "camera/depth/image_raw", "camera/segmentation/image_raw",
+                      "camera/color/camera_info"):
+            wait_for(lambda t=topic: probe.get(t) is not None, 30.0, topic)
+        color, depth, seg = (probe.get(f"camera/{k}/image_raw") for k in ("color", "depth", "segmentation"))
+        assert (color.encoding, color.width, color.height, color.step) == ("rgb8", W, H, 3 * W)
+        assert (depth.encoding, seg.encoding) == ("32FC1", "16UC1")
+        assert color.header.frame_id == depth.header.frame_id == "camera_color_optical_frame"
+        info = probe.get("camera/color/camera_info")
+        assert (info.width, info.height) == (W, H)
+        assert info.k[0] == pytest.approx((W / 2) / math.tan(math.radians(35)))
+        seg_ids = set(np.unique(image_to_numpy(seg)).tolist())
+        assert {kitchen.object_id("apple"), kitchen.object_id("coke can")} <= seg_ids
+        d = image_to_numpy(depth)
+        assert 0.3 < float(np.nanmedian(d)) < 3.0
 
-            # cmd_vel moves the base (backwards, away from the counter); odom follows
-            wait_for(lambda: odom_x(probe) is not None, 20.0, "odom")
-            x0 = odom_x(probe)
-            assert x0 == pytest.approx(COUNTER[0])
-            back = Twist()
-            back.linear.x = -0.4
-            wait_for(lambda: probe.cmd_pub.publish(back) or odom_x(probe) < x0 - 0.1, 20.0, "odom to move back")
-            odom = probe.get("odom")
-            assert odom.header.frame_id == "odom" and odom.child_frame_id == "base_link"
-            assert odom.twist.twist.linear.x == pytest.approx(-0.4)
-            # watchdog: without further cmd_vel the base stops by itself (a cmd_vel still queued on a
-            # loaded machine may restart it briefly, so compare with the newest odom, not the first stop)
-            wait_for(lambda: probe.get("odom").twist.twist.linear.x == 0.0, 10.0, "the cmd_vel watchdog")
-            assert odom_x(probe) < x0 - 0.1
-            wait_for(lambda: probe.get("odom").twist.twist.linear.x == 0.0 and probe.world_state()["robot_pose"][0]
-                     == pytest.approx(odom_x(probe), abs=1e-3), 15.0, "world_state to follow the robot")
+        # cmd_vel moves the base (backwards, away from the counter); odom follows
+        wait_for(lambda: odom_x(probe) is not None, 20.0, "odom")
+        x0 = odom_x(probe)
+        assert x0 == pytest.approx(COUNTER[0])
+        back = Twist()
+        back.linear.x = -0.4
+        wait_for(lambda: probe.cmd_pub.publish(back) or odom_x(probe) < x0 - 0.1, 20.0, "odom to move back")
+        odom = probe.get("odom")
+        assert odom.header.frame_id == "odom" and odom.child_frame_id == "base_link"
+        assert odom.twist.twist.linear.x == pytest.approx(-0.4)
+        # watchdog: without further cmd_vel the base stops by itself (a cmd_vel still queued on a
+        # loaded machine may restart it briefly, so compare with the newest odom, not the first stop)
+        wait_for(lambda: probe.get("odom").twist.twist.linear.x == 0.0, 10.0, "the cmd_vel watchdog")
+        assert odom_x(probe) < x0 - 0.1
+        wait_for(lambda: probe.get("odom").twist.twist.linear.x == 0.0 and probe.world_state()["robot_pose"][0]
+                 == pytest.approx(odom_x(probe), abs=1e-3), 15.0, "world_state to follow the robot")
 
-            # simulated time: /clock advances, and odom and images carry it (not the wall clock)
-            wait_for(lambda: probe.get("/clock") is not None, 10.0, "/clock")
-            t0 = stamp_to_sec(probe.get("/clock").clock)
-            wait_for(lambda: stamp_to_sec(probe.get("/clock").clock) > t0 + 0.1, 10.0, "/clock to advance")
-            sim_now = probe.world_state()["sim_time"]
-            assert 0.0 < sim_now < 600.0
-            for topic in ("odom", "camera/depth/image_raw"):
-                assert stamp_to_sec(probe.get(topic).header.stamp) == pytest.approx(sim_now, abs=5.0), topic
+        # simulated time: /clock advances, and odom and images carry it (not the wall clock)
+        wait_for(lambda: probe.get("/clock") is not None, 10.0, "/clock")
+        t0 = stamp_to_sec(probe.get("/clock").clock)
+        wait_for(lambda: stamp_to_sec(probe.get("/clock").clock) > t0 + 0.1, 10.0, "/clock to advance")
+        sim_now = probe.world_state()["sim_time"]
+        assert 0.0 < sim_now < 600.0
+        for topic in ("odom", "camera/depth/image_raw"):
+            assert stamp_to_sec(probe.get(topic).header.stamp) == pytest.approx(sim_now, abs=5.0), topic
 
-            # an arm trajectory moves joint_lift; a bad one is refused without harming the node
-            bad = JointTrajectory(joint_names=["joint_elbow"], points=[JointTrajectoryPoint(positions=[1.0])])
-            probe.arm_pub.publish(bad)
-            traj = JointTrajectory(joint_names=["joint_lift", "joint_arm"], points=[
-                JointTrajectoryPoint(positions=[0.9, 0.1], time_from_start=Duration(sec=0, nanosec=500_000_000))])
-            probe.arm_pub.publish(traj)
+        # an arm trajectory moves joint_lift; a bad one is refused without harming the node
+        bad = JointTrajectory(joint_names=["joint_elbow"], points=[JointTrajectoryPoint(positions=[1.0])])
+        probe.arm_pub.publish(bad)
+        traj = JointTrajectory(joint_names=["joint_lift", "joint_arm"], points=[
+            JointTrajectoryPoint(positions=[0.9, 0.1], time_from_start=Duration(sec=0, nanosec=500_000_000))])
+        probe.arm_pub.publish(traj)
 
-            def lift() -> float:
-                js = probe.get("joint_states")
-                return dict(zip(js.name, js.position))["joint_lift"] if js else 0.0
-            wait_for(lambda: abs(lift() - 0.9) < 1e-3, 20.0, "joint_lift to reach 0.9")
+        def lift() -> float:
             js = probe.get("joint_states")
-            assert list(js.name) == ["joint_lift", "joint_arm", "joint_gripper_left", "joint_gripper_right"]
-            assert js.position[1] == pytest.approx(0.1, abs=1e-3)
+            return dict(zip(js.name, js.position))["joint_lift"] if js else 0.0
+        wait_for(lambda: abs(lift() - 0.9) < 1e-3, 20.0, "joint_lift to reach 0.9")
+        js = probe.get("joint_states")
+        assert list(js.name) == ["joint_lift", "joint_arm", "joint_gripper_left", "joint_gripper_right"]
+        assert js.position[1] == pytest.approx(0.1, abs=1e-3)
 
-            # sim/reset puts the robot back at its start pose
-            assert probe.reset_client.wait_for_service(timeout_sec=20.0)
-            res = wait_future(probe.reset_client.call_async(Trigger.Request()))
-            assert res.success, res.message
-            wait_for(lambda: odom_x(probe) == pytest.approx(COUNTER[0]), 10.0, "odom after reset")
-            wait_for(lambda: lift() == pytest.approx(0.6), 10.0, "joints back home")
+        # sim/reset puts the robot back at its start pose
+        assert probe.reset_client.wait_for_service(timeout_sec=20.0)
+        res = wait_future(probe.reset_client.call_async(Trigger.Request()))
+        assert res.success, res.message
+        wait_for(lambda: odom_x(probe) == pytest.approx(COUNTER[0]), 10.0, "odom after reset")
+        wait_for(lambda: lift() == pytest.approx(0.6), 10.0, "joints back home")
 
-            # bad scene at reset: a clear failure, the world stays as it was
-            sim.set_parameters([rclpy.parameter.Parameter("scene", value="no such scene")])
-            res = wait_future(probe.reset_client.call_async(Trigger.Request()))
-            assert not res.success and "unknown scene" in res.message
-            assert probe.world_state()["scene"] == "default"
+        # bad scene at reset: a clear failure, the world stays as it was
+        sim.set_parameters([rclpy.parameter.Parameter("scene", value="no such scene")])
+        res = wait_future(probe.reset_client.call_async(Trigger.Request()))
+        assert not res.success and "unknown scene" in res.message
+        assert probe.world_state()["scene"] == "default"
 
-            stats = sim.measure()
-            assert stats["real_time_factor"] > 0.2 and stats["camera_fps"] > 0.5
-            for node in (sim, probe):  # quiet the wait set before the executor shuts down
-                spinner.executor.remove_node(node)
-    finally:
-        sim.close()
-        sim.destroy_node()
-        probe.destroy_node()
+        stats = sim.measure()
+        assert stats["real_time_factor"] > 0.2 and stats["camera_fps"] > 0.5
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -213,19 +222,12 @@ def test_camera_frames_are_due_in_simulated_time_whatever_the_real_time_factor(r
     # a simulation run faster than real time must give perception the same frames per simulated
     # second (a wall-clock camera timer would give 4x fewer at rtf 4)
     sim, frames = make_sim(ros_context, real_time_factor=rtf), FrameStamps(ros_context)
-    try:
-        with Spinner(ros_context, sim, frames) as spinner:
-            wait_for(lambda: len(frames.stamps) >= 12, 60.0, "12 camera frames")
-            gaps = np.diff(frames.stamps[1:12])
-            # 5 Hz in simulated time: 0.2 s apart on average, each within a tick's catch-up (0.05 s);
-            # a machine that cannot hold the factor slows the simulation down, the frames stay due
-            assert np.mean(gaps) == pytest.approx(0.2, abs=0.01) and np.all(np.abs(gaps - 0.2) <= 0.051), gaps
-            for node in (sim, frames):
-                spinner.executor.remove_node(node)
-    finally:
-        sim.close()
-        sim.destroy_node()
-        frames.destroy_node()
+    with running(ros_context, sim, frames):
+        wait_for(lambda: len(frames.stamps) >= 12, 60.0, "12 camera frames")
+        gaps = np.diff(frames.stamps[1:12])
+        # 5 Hz in simulated time: 0.2 s apart on average, each within a tick's catch-up (0.05 s);
+        # a machine that cannot hold the factor slows the simulation down, the frames stay due
+        assert np.mean(gaps) == pytest.approx(0.2, abs=0.01) and np.all(np.abs(gaps - 0.2) <= 0.051), gaps
 
 
 def test_pause_between_skills_holds_the_world_still_until_a_skill_runs(ros_context) -> None:
@@ -243,41 +245,34 @@ def test_pause_between_skills_holds_the_world_still_until_a_skill_runs(ros_conte
         return sim.world.sim_time
 
     start = clock()  # the world has settled its objects before the node starts
-    try:
-        with Spinner(ros_context, sim, probe) as spinner:
-            # it settles for 0.5 s of simulated time, then holds still
-            wait_for(lambda: clock() >= start + 0.5, 20.0, "the settling time")
-            time.sleep(0.5)
-            held = clock()
-            time.sleep(1.0)
-            assert clock() == held and held < start + 0.5 + 0.1
-            # a node that subscribes during the pause still gets the held frame, stamped with the held time
-            late = FrameStamps(ros_context)
-            spinner.executor.add_node(late)
-            wait_for(lambda: len(late.stamps) >= 1, 10.0, "the held frame")
-            assert late.stamps[-1] <= held
+    with running(ros_context, sim, probe) as spinner:
+        # it settles for 0.5 s of simulated time, then holds still
+        wait_for(lambda: clock() >= start + 0.5, 20.0, "the settling time")
+        time.sleep(0.5)
+        held = clock()
+        time.sleep(1.0)
+        assert clock() == held and held < start + 0.5 + 0.1
+        # a node that subscribes during the pause still gets the held frame, stamped with the held time
+        late = FrameStamps(ros_context)
+        spinner.add(late)
+        wait_for(lambda: len(late.stamps) >= 1, 10.0, "the held frame")
+        assert late.stamps[-1] <= held
 
-            skill(GoalStatus.STATUS_EXECUTING)  # a skill runs: so does the world
-            wait_for(lambda: clock() > held + 1.0, 20.0, "the world to run during a skill")
-            skill(GoalStatus.STATUS_SUCCEEDED)
-            ended = clock()
-            wait_for(lambda: clock() >= ended + 0.5, 20.0, "settling after the skill")
-            time.sleep(0.5)
-            held = clock()
-            assert held < ended + 0.5 + 0.2
-            time.sleep(1.0)
-            assert clock() == held
+        skill(GoalStatus.STATUS_EXECUTING)  # a skill runs: so does the world
+        wait_for(lambda: clock() > held + 1.0, 20.0, "the world to run during a skill")
+        skill(GoalStatus.STATUS_SUCCEEDED)
+        ended = clock()
+        wait_for(lambda: clock() >= ended + 0.5, 20.0, "settling after the skill")
+        time.sleep(0.5)
+        held = clock()
+        assert held < ended + 0.5 + 0.2
+        time.sleep(1.0)
+        assert clock() == held
 
-            # a reset lays the scene out while paused, and the world settles again before holding still
-            assert probe.reset_client.wait_for_service(timeout_sec=20.0)
-            assert wait_future(probe.reset_client.call_async(Trigger.Request())).success
-            wait_for(lambda: clock() >= held + 0.5, 20.0, "settling after the reset")
-            for node in (sim, probe, late):
-                spinner.executor.remove_node(node)
-    finally:
-        sim.close()
-        sim.destroy_node()
-        probe.destroy_node()
+        # a reset lays the scene out while paused, and the world settles again before holding still
+        assert probe.reset_client.wait_for_service(timeout_sec=20.0)
+        assert wait_future(probe.reset_client.call_async(Trigger.Request())).success
+        wait_for(lambda: clock() >= held + 0.5, 20.0, "settling after the reset")
 
 
 def test_a_refused_publish_drops_that_message_and_the_simulation_goes_on(ros_context) -> None:
@@ -285,16 +280,9 @@ def test_a_refused_publish_drops_that_message_and_the_simulation_goes_on(ros_con
     must not end the simulator: it ended an evaluation run once. The clock keeps going."""
     sim, probe = make_sim(ros_context), Probe(ros_context)
     refusing = RefusingPublisher()
-    try:
-        with Spinner(ros_context, sim, probe) as spinner:
-            wait_for(lambda: probe.get("/clock") is not None, 30.0, "the clock")
-            sim.odom_pub = refusing
-            started = stamp_to_sec(probe.get("/clock").clock)
-            wait_for(lambda: stamp_to_sec(probe.get("/clock").clock) > started + 1.0, 30.0, "one more simulated second")
-            assert refusing.calls > 10
-            for node in (sim, probe):
-                spinner.executor.remove_node(node)
-    finally:
-        sim.close()
-        sim.destroy_node()
-        probe.destroy_node()
+    with running(ros_context, sim, probe):
+        wait_for(lambda: probe.get("/clock") is not None, 30.0, "the clock")
+        sim.odom_pub = refusing
+        started = stamp_to_sec(probe.get("/clock").clock)
+        wait_for(lambda: stamp_to_sec(probe.get("/clock").clock) > started + 1.0, 30.0, "one more simulated second")
+        assert refusing.calls > 10
