@@ -117,14 +117,19 @@ class GraphClient:
         return done.wait(5.0) and future.result() is not None and bool(future.result().success)
 
     def set_scene(self, name: str, pose: Sequence[float] | None, holding: str | None = None,
-                  timeout_s: float = 30.0) -> dict[str, Any]:
-        """Set sim_node's scene, start pose and the object in the gripper, reset, have the executor
-        and the affordance node forget their gripper beliefs, and return the fresh world state."""
+                  timeout_s: float = 30.0, fault_seed: int | None = None) -> dict[str, Any]:
+        """Set sim_node's scene, start pose and the object in the gripper (and, if given, the seed of
+        its injected faults), reset, have the executor and the affordance node forget their gripper
+        beliefs, and return the fresh world state."""
         from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 
         def text(key: str, value: str) -> Parameter:
             return Parameter(name=key, value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value))
-        refused = self._set_parameters([text("scene", name), text("start_holding", holding or "")], timeout_s)
+        settings = [text("scene", name), text("start_holding", holding or "")]
+        if fault_seed is not None:
+            settings.append(Parameter(name="fault_seed", value=ParameterValue(
+                type=ParameterType.PARAMETER_INTEGER, integer_value=int(fault_seed))))
+        refused = self._set_parameters(settings, timeout_s)
         if refused:
             raise SayCanError(f"sim_node refused scene '{name}' (holding: {holding or 'nothing'}): {refused}")
         if pose is not None:  # best effort: the check after the reset tells whether it took effect

@@ -25,6 +25,7 @@ from saycan_ros.core.kitchen import Kitchen, default_kitchen_file
 from saycan_ros.core.skills import SkillLibrary
 from saycan_ros.core.world import USER
 from saycan_ros.eval.episodes import Episode, state_from_world
+from saycan_ros.eval.faults import episode_fault_seed
 from saycan_ros.eval.report import EpisodeResult
 from saycan_ros.graph_client import GraphClient
 from saycan_ros.ros_io.recording import RecordingWriter, record_episode
@@ -120,7 +121,8 @@ def run_exec_mode(episodes: Sequence[Episode], kitchen: Kitchen, args, affordanc
                 at = ep.start["robot"]["at"]
                 pose = kitchen.locations[at].pose if at in kitchen.locations else None
                 holding = ep.start["robot"]["holding"]
-                world = client.set_scene(scene_name(index), pose, holding)
+                world = client.set_scene(scene_name(index), pose, holding,
+                                         fault_seed=episode_fault_seed(args.fault_seed, index))
                 where = world.get("robot_location")
                 if at != USER and where != at:
                     notes.append(f"skipped {ep.id}: the robot should start at the {at} but sim/reset put it at "

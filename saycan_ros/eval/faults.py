@@ -6,7 +6,8 @@ Two faults a robot meets in a kitchen, drawn from a seeded generator per episode
 - an object is moved during the task (`moved_after_find_p`): right after 'find X' succeeded, a
   person moves that X to another location (at most once per episode), so the pick that follows
   fails and the robot must look again.
-The simulator's fault parameters (sim_node `fault_grasp_slip_p`) inject the first one in exec mode.
+The simulator's fault parameters (sim_node `fault_grasp_slip_p`, `fault_seed`) inject the first one
+in exec mode, seeded per episode the same way.
 """
 from __future__ import annotations
 
@@ -17,6 +18,11 @@ from saycan_ros.core.episode import SkillOutcome
 from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.kitchen import base_object_name
 from saycan_ros.core.world import DISPOSAL, GRIPPER, SKILL_GRASP_FAILED, USER, KitchenState, SymbolicRunner
+
+
+def episode_fault_seed(seed: int, episode_index: int) -> int:
+    """The seed of one episode's draws: each episode meets its own faults, the same in every run."""
+    return seed * 100_003 + episode_index
 
 
 @dataclass(frozen=True)
@@ -45,7 +51,7 @@ class FaultyRunner(SymbolicRunner):
     def __init__(self, kitchen, state: KitchenState, spec: FaultSpec, episode_index: int = 0):
         super().__init__(kitchen, state)
         self.spec = spec
-        self.rng = random.Random(spec.seed * 100_003 + episode_index)
+        self.rng = random.Random(episode_fault_seed(spec.seed, episode_index))
         self.moved = False
         self.faults: list[str] = []
 

@@ -96,6 +96,8 @@ PARAMS = (
           "(run the other nodes with use_sim_time:=true)"),
     Param("fault_grasp_slip_p", 0.0, "fault injection: probability that a grasp slips during the lift (the "
           "object drops back); for evaluating the closed loop, 0 on a normal run", _within(0.0, 1.0), dynamic=True),
+    Param("fault_seed", 0, "seed of the injected slips, drawn afresh from it at every sim/reset (an evaluation "
+          "sets one per episode, else every episode meets the same draws)", non_negative, dynamic=True),
     Param("pause_between_skills", False, "hold the world still (simulated time too) while the executor has no "
           "skill goal (execute_skill/_action/status), settle_s after the last one; for evaluation runs"),
     Param("settle_s", 1.0, "with pause_between_skills: simulated seconds the world runs on after a skill or a "
@@ -117,7 +119,7 @@ class SimNode(Node):
                                   physics_dt=1.0 / self.p["physics_rate_hz"], start_pose=tuple(self.p["start_pose"]),
                                   holding=self.p["start_holding"] or None)
         self._scene_name = self.p["scene"]
-        self.world.grasp_slip_p = self.p["fault_grasp_slip_p"]
+        self.world.set_faults(self.p["fault_grasp_slip_p"], self.p["fault_seed"])
 
         # Commands handed from the input callbacks to the physics tick.
         self._inbox = threading.Lock()
@@ -342,10 +344,10 @@ class SimNode(Node):
         name = self.get_parameter("scene").value
         try:
             scene = self.kitchen.scene(name)
+            self.world.set_faults(self.get_parameter("fault_grasp_slip_p").value, self.get_parameter("fault_seed").value)
             self.world.reset(scene, seed=self.get_parameter("seed").value,
                              start_pose=tuple(self.get_parameter("start_pose").value),
                              holding=self.get_parameter("start_holding").value or None)
-            self.world.grasp_slip_p = self.get_parameter("fault_grasp_slip_p").value
         except SayCanError as exc:
             response.success, response.message = False, str(exc)
             self.get_logger().error(f"sim/reset failed: {exc}")

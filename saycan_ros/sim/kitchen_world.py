@@ -161,13 +161,21 @@ class KitchenWorld:
         self._held_constraint: int | None = None
         self._finger_floor: float | None = None
         self._scene: dict[str, str] = {}
-        # Fault injection (evaluation of the closed loop): a grasp slips with this probability.
+        # Fault injection (evaluation of the closed loop): a grasp slips with this probability; the
+        # draws restart from `fault_seed` at every reset (an evaluation sets one per episode).
         self.grasp_slip_p = 0.0
+        self.fault_seed = 0
         self._slip_at: float | None = None
         self._slipped = False  # no new grasp until the fingers open again
         self.reset(scene, holding=holding)
 
     # ------------------------------------------------------------------ lifecycle
+    def set_faults(self, grasp_slip_p: float, fault_seed: int) -> None:
+        """Inject grasp slips with this probability from now on, drawn from `fault_seed` (and drawn
+        from it afresh at every reset)."""
+        self.grasp_slip_p, self.fault_seed = float(grasp_slip_p), int(fault_seed)
+        self._slip_rng = random.Random(self.fault_seed)
+
     def reset(self, scene: Mapping[str, str], seed: int | None = None,
               start_pose: tuple[float, float, float] | None = None, holding: str | None = None) -> None:
         """Put the robot home at the start pose and lay out `scene` (object -> location) afresh;
@@ -191,7 +199,7 @@ class KitchenWorld:
         if start_pose is not None:
             self._start_pose = tuple(float(v) for v in start_pose)
         self._release()
-        self._slip_rng = random.Random(self._seed)  # the same slips after every reset with one seed
+        self._slip_rng = random.Random(self.fault_seed)  # the same slips after every reset with one seed
         for obj in self._objects.values():
             self._p.removeBody(obj.body)
         self._objects.clear()

@@ -159,10 +159,14 @@ def test_sim_node_speaks_the_robot_interface(ros_context) -> None:
         assert list(js.name) == ["joint_lift", "joint_arm", "joint_gripper_left", "joint_gripper_right"]
         assert js.position[1] == pytest.approx(0.1, abs=1e-3)
 
-        # sim/reset puts the robot back at its start pose
+        # sim/reset puts the robot back at its start pose, and takes the fault parameters of the
+        # next episode (an evaluation sets a fault seed per episode)
+        sim.set_parameters([rclpy.parameter.Parameter("fault_grasp_slip_p", value=0.3),
+                            rclpy.parameter.Parameter("fault_seed", value=7)])
         assert probe.reset_client.wait_for_service(timeout_sec=20.0)
         res = wait_future(probe.reset_client.call_async(Trigger.Request()))
         assert res.success, res.message
+        assert (sim.world.grasp_slip_p, sim.world.fault_seed) == (0.3, 7)
         wait_for(lambda: odom_x(probe) == pytest.approx(COUNTER[0]), 10.0, "odom after reset")
         wait_for(lambda: lift() == pytest.approx(0.6), 10.0, "joints back home")
 

@@ -10,6 +10,7 @@ from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.skills import SkillLibrary
 from saycan_ros.eval import harness
 from saycan_ros.eval.episodes import parse_episodes
+from saycan_ros.eval.faults import episode_fault_seed
 from saycan_ros.eval.oracle import OracleGrounding, shortest_plan
 from saycan_ros.eval.report import parse_summary_line, summarize
 
@@ -215,6 +216,7 @@ def test_exec_mode_keeps_the_episodes_that_ran_when_a_node_dies_mid_run(tmp_path
 
     class FakeClient:
         episodes = 0
+        fault_seeds = []
 
         def __init__(self, graph, name):
             self.node = None
@@ -222,8 +224,9 @@ def test_exec_mode_keeps_the_episodes_that_ran_when_a_node_dies_mid_run(tmp_path
         def wait_until_ready(self, timeout_s):
             pass
 
-        def set_scene(self, name, pose, holding):
+        def set_scene(self, name, pose, holding, fault_seed=None):
             FakeClient.episodes += 1
+            FakeClient.fault_seeds.append(fault_seed)
             if FakeClient.episodes == 2:
                 raise SayCanError("node 'sim_node' exited with code 2")
             return {"robot_location": "user", "held_object": None}
@@ -259,4 +262,6 @@ def test_exec_mode_keeps_the_episodes_that_ran_when_a_node_dies_mid_run(tmp_path
     assert "the run ended early after 1 of 3 episodes: node 'sim_node' exited with code 2" in captured.err
     saved = json.loads((out / "results.json").read_text())
     assert [(e["id"], e["success"]) for e in saved["episodes"]] == [("toss", True)]
+    # each episode meets its own injected slips: the simulator's fault seed is set per episode
+    assert FakeClient.fault_seeds == [episode_fault_seed(0, 1), episode_fault_seed(0, 2)] == [1, 2]
     assert "the run ended early after 1 of 3 episodes" in (out / "report.md").read_text()
