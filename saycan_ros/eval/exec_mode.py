@@ -142,6 +142,8 @@ def run_exec_mode(episodes: Sequence[Episode], kitchen: Kitchen, args, affordanc
                                         sim_time_limit_s=args.sim_time_limit)
                 final, _ = client.world()
                 result = judge(ep, record, state_from_world(final or {}), library, kitchen)
+                if args.grasp_slip:
+                    result.meta["injected_faults"] = list((final or {}).get("injected_faults", []))
                 result.elapsed_s = time.perf_counter() - started
                 sim_now = client.sim_time()
                 if sim_started is not None and sim_now is not None:

@@ -13,16 +13,27 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Sequence
 
 from saycan_ros.core.episode import SkillOutcome
 from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.kitchen import base_object_name
 from saycan_ros.core.world import DISPOSAL, GRIPPER, SKILL_GRASP_FAILED, USER, KitchenState, SymbolicRunner
+from saycan_ros.eval.report import EpisodeResult
 
 
 def episode_fault_seed(seed: int, episode_index: int) -> int:
     """The seed of one episode's draws: each episode meets its own faults, the same in every run."""
     return seed * 100_003 + episode_index
+
+
+def faults_met_note(results: Sequence[EpisodeResult]) -> str:
+    """How many injected faults the episodes met, and how many of those episodes still succeeded
+    (a run whose episodes met none measured nothing about recovery)."""
+    met = [r for r in results if r.meta.get("injected_faults")]
+    count = sum(len(r.meta["injected_faults"]) for r in met)
+    return (f"faults met: {count} injected into {len(met)} of {len(results)} episodes; "
+            f"{sum(r.success for r in met)} of those {len(met)} succeeded")
 
 
 @dataclass(frozen=True)

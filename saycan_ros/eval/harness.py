@@ -24,7 +24,7 @@ from saycan_ros.core.prompt import DEFAULT_RETRIEVED_EXAMPLES
 from saycan_ros.core.skills import Skill, SkillLibrary
 from saycan_ros.core.world import SymbolicRunner
 from saycan_ros.eval.episodes import Episode, families, load_episodes
-from saycan_ros.eval.faults import FaultSpec, FaultyRunner
+from saycan_ros.eval.faults import FaultSpec, FaultyRunner, faults_met_note
 from saycan_ros.eval.judging import judge
 from saycan_ros.eval.report import (EpisodeResult, markdown_report, markdown_table, summarize, summary_line, write_json,
                                     write_plot)
@@ -322,8 +322,10 @@ def _main(args) -> int:
         notes += exec_notes
         ended_early = next((n for n in exec_notes if n.startswith(ENDED_EARLY)), None)
         if args.grasp_slip:
-            notes.append(f"injected faults: grasp slips p={args.grasp_slip:g} (simulator); outcome feedback "
-                         f"{args.outcome_feedback}, failure penalty {args.failure_penalty:g}")
+            notes.append(f"injected faults: grasp slips p={args.grasp_slip:g} (simulator), seed {args.fault_seed}; "
+                         f"outcome feedback {args.outcome_feedback}, failure penalty {args.failure_penalty:g}")
+    if args.grasp_slip or (args.mode == "plan" and args.moved_after_find):
+        notes.append(faults_met_note(results))
     loaded = LoadedSet(loaded.label, loaded.episodes, notes)
 
     rows = summarize(results, families(episodes))

@@ -26,6 +26,7 @@ What is simulated and how (honest list of the stand-ins):
 world_state() (the ground truth published on sim/world_state, used only to judge episodes):
     {"sim_time": s, "robot_pose": [x, y, yaw], "robot_location": name | None (within 0.5 m),
      "base_blocked": bool, "held_object": name | None,
+     "injected_faults": ["the apple slipped", ...] (since the last reset),
      "objects": {name: {"xyz": [x, y, z], "location": name | None (None: held or on the floor),
                         "held": bool}}}
 """
@@ -165,6 +166,7 @@ class KitchenWorld:
         # draws restart from `fault_seed` at every reset (an evaluation sets one per episode).
         self.grasp_slip_p = 0.0
         self.fault_seed = 0
+        self.injected_faults: list[str] = []  # since the last reset
         self._slip_at: float | None = None
         self._slipped = False  # no new grasp until the fingers open again
         self.reset(scene, holding=holding)
@@ -200,6 +202,7 @@ class KitchenWorld:
             self._start_pose = tuple(float(v) for v in start_pose)
         self._release()
         self._slip_rng = random.Random(self.fault_seed)  # the same slips after every reset with one seed
+        self.injected_faults = []
         for obj in self._objects.values():
             self._p.removeBody(obj.body)
         self._objects.clear()
@@ -270,6 +273,7 @@ class KitchenWorld:
         self.sim_time += dt
         self._step_gripper_and_joints(dt)
         if self._slip_at is not None and self.sim_time >= self._slip_at:
+            self.injected_faults.append(f"the {self._held} slipped")
             self._release()  # the fingers, still commanded closed, now close on nothing
             self._slipped = True
         if self._held is not None:
@@ -428,6 +432,7 @@ class KitchenWorld:
             "robot_location": self.robot_location(),
             "base_blocked": self.base_blocked,
             "held_object": self._held,
+            "injected_faults": list(self.injected_faults),
             "objects": objects,
         }
 

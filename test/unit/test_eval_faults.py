@@ -7,7 +7,8 @@ from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.skills import SkillLibrary
 from saycan_ros.core.world import initial_state
-from saycan_ros.eval.faults import FaultSpec, FaultyRunner
+from saycan_ros.eval.faults import FaultSpec, FaultyRunner, faults_met_note
+from saycan_ros.eval.report import EpisodeResult
 
 KITCHEN = load_kitchen()
 LIB = SkillLibrary.from_kitchen(KITCHEN)
@@ -50,3 +51,13 @@ def test_the_draws_are_seeded_per_episode_and_zero_means_no_faults():
 def test_probabilities_outside_zero_one_are_refused(bad):
     with pytest.raises(ConfigError, match="probability"):
         FaultSpec(**bad)
+
+
+def test_the_faults_met_note_counts_faults_episodes_and_recoveries():
+    def result(success: bool, faults: list[str] | None) -> EpisodeResult:
+        r = EpisodeResult("e", "single", "i", success, "done")
+        if faults is not None:
+            r.meta["injected_faults"] = faults
+        return r
+    results = [result(True, ["a", "b"]), result(False, ["c"]), result(True, []), result(True, None)]
+    assert faults_met_note(results) == "faults met: 3 injected into 2 of 4 episodes; 1 of those 2 succeeded"

@@ -238,7 +238,7 @@ def test_exec_mode_keeps_the_episodes_that_ran_when_a_node_dies_mid_run(tmp_path
             return EpisodeRecord(instruction, steps=[StepRecord(1, [], "done")], status="done")
 
         def world(self):
-            return {"robot_location": "user", "held_object": None,
+            return {"robot_location": "user", "held_object": None, "injected_faults": ["the apple slipped"],
                     "objects": {"apple": {"location": "trash can"}, "orange": {"location": "table"}}}, 0.0
 
         def close(self):
@@ -257,7 +257,8 @@ def test_exec_mode_keeps_the_episodes_that_ran_when_a_node_dies_mid_run(tmp_path
     monkeypatch.setattr(exec_mode, "record_episode", lambda node, path, meta: FakeRecorder())
     monkeypatch.setattr(exec_mode, "RecordingWriter", lambda path, meta: None)
     out = tmp_path / "run"
-    assert harness.main([str(tmp_path / "set.yaml"), "--mode", "exec", "--out", str(out), "--quiet"]) == 1
+    assert harness.main([str(tmp_path / "set.yaml"), "--mode", "exec", "--grasp-slip", "0.3", "--out", str(out),
+                         "--quiet"]) == 1
     captured = capsys.readouterr()
     assert "the run ended early after 1 of 3 episodes: node 'sim_node' exited with code 2" in captured.err
     saved = json.loads((out / "results.json").read_text())
@@ -265,3 +266,6 @@ def test_exec_mode_keeps_the_episodes_that_ran_when_a_node_dies_mid_run(tmp_path
     # each episode meets its own injected slips: the simulator's fault seed is set per episode
     assert FakeClient.fault_seeds == [episode_fault_seed(0, 1), episode_fault_seed(0, 2)] == [1, 2]
     assert "the run ended early after 1 of 3 episodes" in (out / "report.md").read_text()
+    # the slips the simulator injected are counted per episode, so a run that met none says so
+    assert saved["episodes"][0]["meta"]["injected_faults"] == ["the apple slipped"]
+    assert "faults met: 1 injected into 1 of 1 episodes; 1 of those 1 succeeded" in (out / "report.md").read_text()

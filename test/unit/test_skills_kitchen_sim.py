@@ -105,6 +105,10 @@ def test_the_slips_are_drawn_from_the_fault_seed_at_every_reset(sim, fault_seed,
     out = sim.run("pick up the apple", "pick", "apple")
     assert (out.code == ErrorCode.GRASP_FAILED) is slips, out
     assert (sim.world.held_object == "apple") is not slips
+    # the world says what it injected (exec mode counts the faults each episode met), until a reset
+    assert sim.world.world_state()["injected_faults"] == (["the apple slipped"] if slips else [])
+    sim.world.reset(KITCHEN.scene("default"))
+    assert sim.world.world_state()["injected_faults"] == []
 
 
 def test_an_object_held_at_the_start_is_carried_clear_and_put_down_on_the_table():
