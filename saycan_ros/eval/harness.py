@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "exec mode: the simulator's fault_grasp_slip_p")
     closed.add_argument("--moved-after-find", type=float, default=0.0, metavar="P",
                         help="probability that a person moves the object just found elsewhere (once per episode)")
-    closed.add_argument("--fault-seed", type=int, default=0, help="seed of the injected failures")
+    closed.add_argument("--fault-seed", type=int, default=0, help="seed of the injected failures (0 or more)")
     closed.add_argument("--outcome-feedback", choices=("on", "off"), default="on",
                         help="write failed skills into the prompt (Inner Monologue; planner_node outcome_feedback)")
     closed.add_argument("--failure-penalty", type=float, default=DEFAULT_FAILURE_PENALTY,
@@ -282,6 +282,8 @@ def _main(args) -> int:
         raise ConfigError(f"--real-time-factor must be within [0.05, 20], got {args.real_time_factor}")
     if args.sim_time_limit <= 0 or args.timeout <= 0:
         raise ConfigError("--sim-time-limit and --timeout must be positive")
+    if args.fault_seed < 0:
+        raise ConfigError(f"--fault-seed must be 0 or more, got {args.fault_seed}")
     if args.mode == "exec" and args.moved_after_find:
         raise ConfigError("--moved-after-find is a plan-mode fault; exec mode injects --grasp-slip in the simulator")
     kitchen = load_kitchen(args.kitchen)

@@ -141,6 +141,8 @@ def test_main_reports_bad_input_in_one_line(tmp_path, capsys):
     assert "--real-time-factor must be within [0.05, 20]" in capsys.readouterr().err
     assert harness.main(["--mode", "exec", "--sim-time-limit", "-1"]) == 2
     assert "must be positive" in capsys.readouterr().err
+    assert harness.main(["--mode", "exec", "--grasp-slip", "0.3", "--fault-seed", "-1"]) == 2
+    assert "--fault-seed must be 0 or more, got -1" in capsys.readouterr().err
 
 
 def test_main_reference_tsv_mode_credits_the_data_set(tmp_path, capsys, monkeypatch):
