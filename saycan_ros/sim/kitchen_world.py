@@ -354,7 +354,7 @@ class KitchenWorld:
         rel = obj_yaw - gripper_yaw
         return abs(math.sin(rel)) * sx / 2.0 + abs(math.cos(rel)) * sy / 2.0
 
-    def _attach(self, name: str, half_width: float) -> None:
+    def _attach(self, name: str, half_width: float, may_slip: bool = True) -> None:
         body = self._objects[name].body
         pos, orn = self._p.getBasePositionAndOrientation(body)
         grip_pos, yaw = self._grasp_frame()
@@ -364,7 +364,7 @@ class KitchenWorld:
             body, -1, -1, -1, pybullet.JOINT_FIXED, [0, 0, 0], [0, 0, 0], pos, childFrameOrientation=orn)
         self._p.changeConstraint(self._held_constraint, maxForce=GRASP_FORCE)
         self._held, self._finger_floor = name, half_width
-        if self.grasp_slip_p > 0 and self._slip_rng.random() < self.grasp_slip_p:
+        if may_slip and self.grasp_slip_p > 0 and self._slip_rng.random() < self.grasp_slip_p:
             self._slip_at = self.sim_time + SLIP_AFTER_S
 
     def _held_target(self) -> tuple:
@@ -609,7 +609,7 @@ class KitchenWorld:
         self.joints.reset({LEFT: half, RIGHT: half})
         closed = self.robot.gripper.min
         self.joints.set_trajectory(self.sim_time, [(0.0, {LEFT: closed, RIGHT: closed})])
-        self._attach(name, half)
+        self._attach(name, half, may_slip=False)  # an episode's start state, not a grasp that can fail
 
     def _build_robot(self) -> tuple[int, dict[str, int]]:
         """A visual-only multibody: base, mast, head camera, lift carriage, telescoping arm, fingers."""
