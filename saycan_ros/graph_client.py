@@ -142,8 +142,8 @@ class GraphClient:
         for client in self.forget_clients:
             if not client.wait_for_service(timeout_sec=timeout_s):
                 raise SayCanError(f"service '{client.srv_name}' is not available")
-            reply = wait_done(client.call_async(self._Trigger.Request()), timeout_s,
-                              f"{client.srv_name} did not answer", self.graph)
+            reply = call_idempotent(client, self._Trigger.Request(), timeout_s, f"{client.srv_name} did not answer",
+                                    self.graph)
             if not reply.success:
                 raise SayCanError(f"{client.srv_name} refused: {reply.message}")
         deadline = time.monotonic() + timeout_s
@@ -259,6 +259,28 @@ def merge_plan_events(episode: EpisodeRecord, events: list[tuple[float, Any]], c
             step.scoring_ms = max(0.0, (chosen_at[step.index] - previous_end) * 1000)
 
 
+RESEND_AFTER_S = 5.0
+
+
+class NoAnswer(SayCanError):
+    """A call or goal got no answer in time (a dead node is reported as itself, not as this)."""
+
+
+def call_idempotent(client, request, timeout_s: float, message: str, graph=None):
+    """Call a service whose request may safely arrive twice, sending it again every RESEND_AFTER_S
+    until timeout_s: right after a node restarts, the graph may still list the dead server, and a
+    request sent before the new one is matched is lost (a bench case once waited 30 s for that)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        future = client.call_async(request)
+        try:
+            return wait_done(future, min(RESEND_AFTER_S, max(deadline - time.monotonic(), 0.0)), message, graph)
+        except NoAnswer:
+            client.remove_pending_request(future)
+            if time.monotonic() >= deadline:
+                raise
+
+
 def wait_done(future, timeout_s: float, message: str, graph=None,
               give_up: Callable[[], str | None] | None = None):
     """The future's result; SayCanError(message) after timeout_s, or with give_up's message as
@@ -270,7 +292,7 @@ def wait_done(future, timeout_s: float, message: str, graph=None,
         if graph is not None:
             graph.check_alive()
         if time.monotonic() > deadline:
-            raise SayCanError(message)
+            raise NoAnswer(message)
         reason = give_up() if give_up is not None else None
         if reason:
             raise SayCanError(reason)

@@ -509,7 +509,9 @@ def run(args, chosen: list[str]) -> tuple[list[CaseResult], float | None, list[f
                 try:
                     result = cases[name]()
                 except SayCanError as exc:
-                    result = CaseResult(name, "(see the case)", f"the case could not run: {exc}"[:160], False, None, "?")
+                    bench.e_stop_pub.publish(bench._Bool(data=False))  # a failed e-stop case once failed the next five
+                    result = CaseResult(name, "(see the case)", f"the case could not run: {exc}"[:160], False,
+                                        bench.wait_ready() and bench.recover(), "?")
                 result.passed = result.passed and result.recovered is not False  # a fault must not leave a broken graph
                 results.append(result)
                 log(f"    -> {'PASS' if result.passed else 'FAIL'}: {result.observed} ({time.monotonic() - started:.0f} s)")

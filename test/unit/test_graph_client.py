@@ -76,3 +76,55 @@ def test_speed_note_sums_simulated_and_wall_clock_time():
                EpisodeResult("c", "f", "z", False, "error", elapsed_s=5.0)]  # no simulator clock: left out
     assert speed_note(results, 3.0) == ("simulation: 60 s simulated in 30 s of wall-clock time over 2 episodes "
                                         "(2.00 simulated seconds per second; real-time factor 3 asked while skills run)")
+
+
+class _LosesFirstRequests:
+    """Fakes an rclpy service client whose first `lost` requests go to a server that is gone (a
+    node just restarted): their futures never complete; later requests are answered."""
+
+    def __init__(self, lost: int) -> None:
+        from concurrent.futures import Future
+
+        self.lost, self.sent, self.removed, self._future = lost, 0, [], Future
+
+    def call_async(self, request):
+        self.sent += 1
+        future = self._future()
+        if self.sent > self.lost:
+            future.set_result(f"answer to {request}")
+        return future
+
+    def remove_pending_request(self, future) -> None:
+        self.removed.append(future)
+
+
+def test_an_idempotent_call_is_sent_again_until_a_server_answers(monkeypatch):
+    import pytest
+
+    from saycan_ros import graph_client
+    from saycan_ros.graph_client import NoAnswer, call_idempotent
+
+    monkeypatch.setattr(graph_client, "RESEND_AFTER_S", 0.6)
+    client = _LosesFirstRequests(lost=2)
+    assert call_idempotent(client, "reset", 10.0, "no answer") == "answer to reset"
+    assert client.sent == 3 and len(client.removed) == 2  # lost requests are not left pending
+    with pytest.raises(NoAnswer, match="no answer"):
+        call_idempotent(_LosesFirstRequests(lost=100), "reset", 1.5, "no answer")
+
+
+def test_a_dead_node_ends_an_idempotent_call_at_once(monkeypatch):
+    import time
+
+    import pytest
+
+    from saycan_ros.core.errors import SayCanError
+    from saycan_ros.graph_client import NoAnswer, call_idempotent
+
+    class DeadGraph:  # fakes LaunchedGraph.check_alive after a node exited
+        def check_alive(self) -> None:
+            raise SayCanError("node 'skill_executor_node' exited with code -9")
+
+    started = time.monotonic()
+    with pytest.raises(SayCanError, match="exited") as raised:
+        call_idempotent(_LosesFirstRequests(lost=100), "reset", 30.0, "no answer", DeadGraph())
+    assert not isinstance(raised.value, NoAnswer) and time.monotonic() - started < 2.0
