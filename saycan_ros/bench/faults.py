@@ -294,8 +294,9 @@ def case_llm_killed(b: FaultBench) -> CaseResult:
 
 
 def case_llm_restarted(b: FaultBench) -> CaseResult:
-    """The language-model node killed mid-plan and started again at once: the planner waits for it
-    (feedback 'waiting for llm_scoring_node') and the instruction completes."""
+    """The language-model node killed mid-plan and started again once the planner says it waits for
+    it (feedback 'waiting for llm_scoring_node'): the instruction then completes. Restarted at once,
+    the node could be back before the planner next needed it, and the case tested no waiting."""
     b.fresh_scene()
     handle, phases = b.send(FAULTED)
     if handle is None:
@@ -303,10 +304,11 @@ def case_llm_restarted(b: FaultBench) -> CaseResult:
     b.require(lambda: "executing" in phases, 120, "a skill to start")
     killed = time.monotonic()
     b.graph.kill("llm_scoring_node")
+    waited = b.wait(lambda: any(p.startswith("waiting for llm_scoring_node") for p in phases), 120,
+                    "the planner to wait for the node")
     b.graph.restart("llm_scoring_node")
     status, result = b.result(handle, 300)
     took = time.monotonic() - killed
-    waited = any(p.startswith("waiting for llm_scoring_node") for p in phases)
     ok = result is not None and result.success and waited
     observed = ("success" if result is not None and result.success else b.code_name(result.error_code if result else None)) \
         + f" {took:.0f} s after the kill; {'waited' if waited else 'did NOT wait'} for the node" \
