@@ -326,7 +326,7 @@ def _main(args) -> int:
         if args.grasp_slip:
             notes.append(f"injected faults: grasp slips p={args.grasp_slip:g} (simulator), seed {args.fault_seed}; "
                          f"outcome feedback {args.outcome_feedback}, failure penalty {args.failure_penalty:g}")
-    if args.grasp_slip or (args.mode == "plan" and args.moved_after_find):
+    if args.grasp_slip or args.moved_after_find:  # exec mode refused --moved-after-find above
         notes.append(faults_met_note(results))
     loaded = LoadedSet(loaded.label, loaded.episodes, notes)
 
