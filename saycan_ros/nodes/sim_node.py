@@ -152,6 +152,7 @@ class SimNode(Node):
                                  callback_group=inputs)
         self.create_service(Trigger, "sim/reset", self._on_reset, callback_group=inputs)
         self._skill_active = False
+        self._skill_was_active = False
         self._still_sent = -math.inf
         self._last_frame: list[tuple[Any, Any]] = []  # (publisher, message) of the last camera frame
         self._run_until = math.inf  # with pause_between_skills: simulated time at which the world holds still
@@ -267,8 +268,13 @@ class SimNode(Node):
         with self._inbox:
             active = self._skill_active
         if active:
-            self._run_until = self.world.sim_time + self.p["settle_s"]
+            self._skill_was_active = True
             return False
+        if self._skill_was_active:
+            # settle_s from the first tick that sees the skill over; set while it ran, the end fell
+            # up to one tick's step short of when the skill's end reached us
+            self._skill_was_active = False
+            self._run_until = self.world.sim_time + self.p["settle_s"]
         if self.world.sim_time < self._run_until:
             return False
         self._anchor_wall, self._anchor_sim = wall, self.world.sim_time  # no backlog when it runs again
