@@ -50,12 +50,11 @@ def main(argv: Sequence[str]) -> int:
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
     from rclpy.parameter import Parameter
 
-    from saycan_ros.nodes.common import use_package_dds_profile
+    from saycan_ros.nodes.common import init_without_signal_handlers, spin_until_signalled, use_package_dds_profile
     from saycan_ros.nodes.viewer_node import ViewerNode
 
     use_package_dds_profile()
-    # the default context: rclpy's own SIGINT/SIGTERM handlers shut it down, and the spin returns
-    rclpy.init()
+    init_without_signal_handlers()
     context = rclpy.get_default_context()
     nodes = []
     executor = MultiThreadedExecutor(num_threads=3, context=context)
@@ -71,7 +70,7 @@ def main(argv: Sequence[str]) -> int:
         for node in nodes:
             executor.add_node(node)
         print(f"[saycan] browser view: {viewer.view.url}  (Ctrl-C stops it)", flush=True)
-        executor.spin()
+        spin_until_signalled(executor, context)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

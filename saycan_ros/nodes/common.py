@@ -3,15 +3,19 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy._rclpy_pybind11 import RCLError
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.context import Context
+from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 from saycan_ros.core.errors import ConfigError, SayCanError
 from saycan_ros.core.kitchen import config_dir
@@ -31,6 +35,29 @@ def use_package_dds_profile() -> None:
         profile = config_dir() / "fastdds.xml"
         if profile.is_file():
             os.environ[DDS_PROFILE_VARS[0]] = str(profile)
+
+
+def init_without_signal_handlers(**kwargs: Any) -> None:
+    """rclpy.init for a process that stops through spin_until_signalled, not rclpy's handlers."""
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO, **kwargs)
+
+
+def spin_until_signalled(executor: Executor, context: Context | None = None, poll_s: float = 0.2) -> None:
+    """Spin until SIGINT or SIGTERM arrives or the context shuts down; call from the main thread.
+
+    rclpy's own handlers once left a process blocked in rcl_wait for good after SIGTERM (`saycan
+    view` on a loaded machine, about one stop in ten): here a signal only sets a flag, and the
+    wait is bounded so the flag is seen within poll_s. Start rclpy with init_without_signal_handlers.
+    """
+    context = context or rclpy.get_default_context()
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while context.ok() and not stop.is_set():
+            executor.spin_once(timeout_sec=poll_s)
+    finally:  # a second Ctrl-C during clean-up gets the usual KeyboardInterrupt
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @dataclass(frozen=True)
@@ -182,11 +209,11 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None, t
     code = 0
     try:
         use_package_dds_profile()
-        rclpy.init(args=args)
+        init_without_signal_handlers(args=args)
         node = make_node()
         executor = MultiThreadedExecutor(num_threads=threads)
         executor.add_node(node)
-        executor.spin()
+        spin_until_signalled(executor)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except SayCanError as exc:
