@@ -27,6 +27,7 @@ from saycan_ros.core.world import DISPOSAL, GRIPPER, USER, KitchenState, apply_s
 
 GENERATOR_VERSION = 1  # the plans; with failure_fraction > 0 the data is version FAILURES_VERSION
 FAILURES_VERSION = 2
+REPEATED_FAILURES_VERSION = 3  # failure_fraction and repeat_fraction > 0
 PLACES = ("close counter", "far counter", "table")
 LANGUAGE_KEYS = ("deliver", "place", "throw", "go", "pick", "find", "held_suffix", "held_prefix", "here_suffix",
                  "put_down_here", "sequence", "all_of", "numbers", "polite_prefix", "polite_suffix",
@@ -68,13 +69,16 @@ class PlanDataGenerator:
     """Samples (instruction, plan) pairs; `exclude` holds instructions never to emit."""
 
     def __init__(self, kitchen: Kitchen, language: dict[str, Any], seed: int = 0,
-                 exclude: Iterable[str] = (), failure_fraction: float = 0.0):
+                 exclude: Iterable[str] = (), failure_fraction: float = 0.0, repeat_fraction: float = 0.0):
         """`failure_fraction`: the share of plans with one failed step and its recovery written in
-        as the planner writes outcome feedback (core.feedback), so the model learns to read it."""
-        if not 0.0 <= failure_fraction <= 1.0:
-            raise ConfigError(f"failure_fraction must be in [0, 1], got {failure_fraction}")
+        as the planner writes outcome feedback (core.feedback), so the model learns to read it.
+        `repeat_fraction`: of those, the share where the retry fails once more before it succeeds
+        (a second slip: the plan must still try again, not move on as if it held the object)."""
+        for name, value in (("failure_fraction", failure_fraction), ("repeat_fraction", repeat_fraction)):
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"{name} must be in [0, 1], got {value}")
         self.kitchen, self.lang = kitchen, language
-        self.failure_fraction = failure_fraction
+        self.failure_fraction, self.repeat_fraction = failure_fraction, repeat_fraction
         self.rng = random.Random(seed)
         self.failure_rng = random.Random(seed + 77)  # its own stream: fraction 0 reproduces version 1
         self.exclude = {instruction_key(t) for t in exclude}
@@ -122,8 +126,9 @@ class PlanDataGenerator:
                    "go_to": ((203, ("retry",)),), "bring": ((203, ("retry",)),)}
 
     def _with_failure(self, steps: Sequence[str]) -> list[str]:
-        """The plan with one step failing once: 'pick up the apple (failed: the grasp failed)', then
-        the recovery ('pick up the apple' again; after 'no apple in view', 'find an apple' first)."""
+        """The plan with one step failing once (or, repeat_fraction of the time, twice in a row):
+        'pick up the apple (failed: the grasp failed)', then the recovery ('pick up the apple' again;
+        after 'no apple in view', 'find an apple' first)."""
         candidates = [i for i, t in enumerate(steps) if self.library.get(t).kind in self._RECOVERIES]
         if not candidates:
             return list(steps)
@@ -132,6 +137,9 @@ class PlanDataGenerator:
         code, recovery = self.failure_rng.choice(self._RECOVERIES[skill.kind])
         failed = failed_step_text(skill.text, failure_note(skill, SkillOutcome(False, code)))
         extra = [self.skill_text[("find", skill.object)] if r == "find" else skill.text for r in recovery]
+        # drawn only when asked for, so that repeat_fraction 0 reproduces version 2's stream
+        if self.repeat_fraction and self.failure_rng.random() < self.repeat_fraction:
+            extra = [*extra[:-1], failed, *extra]  # the retry fails the same way; the next one succeeds
         return [*steps[:i], failed, *extra, *steps[i + 1:]]
 
     # -- start states and references ----------------------------------------------------------

@@ -80,3 +80,35 @@ def test_failure_recoveries_are_written_as_the_planner_writes_outcome_feedback(k
     assert seen >= {"the grasp failed", "not in view", "could not put it down"}
     with pytest.raises(Exception, match="failure_fraction"):
         PlanDataGenerator(kitchen, load_language(), failure_fraction=1.5)
+
+
+def test_repeated_failures_fail_the_retry_once_more_and_version_2_data_is_unchanged(kitchen):
+    """repeat_fraction: a retry that fails again ('pick (failed), pick (failed), pick'), then the
+    plan goes on as it was; repeat_fraction 0 gives exactly version 2's data."""
+    language = load_language()
+    version2 = PlanDataGenerator(kitchen, language, seed=6, failure_fraction=0.3).generate(200)
+    assert PlanDataGenerator(kitchen, language, seed=6, failure_fraction=0.3, repeat_fraction=0.0).generate(200) \
+        == version2
+    plain = PlanDataGenerator(kitchen, language, seed=6).generate(200)
+    generator = PlanDataGenerator(kitchen, language, seed=6, failure_fraction=0.3, repeat_fraction=0.5)
+    repeated = generator.generate(200)
+    assert [e.instruction for e in repeated] == [e.instruction for e in plain]
+    once = twice = 0
+    for ex, base in zip(repeated, plain):
+        fails = [i for i, s in enumerate(ex.steps) if "(failed:" in s]
+        assert len(fails) <= 2
+        once += len(fails) == 1
+        if len(fails) == 2:
+            twice += 1
+            first, second = fails
+            assert ex.steps[first] == ex.steps[second]  # the same skill, failing the same way
+            skill = ex.steps[first].split(" (failed:")[0]
+            recovery = list(ex.steps[first + 1:second])  # nothing, or 'find an apple' after 'not in view'
+            if recovery:
+                assert recovery == [generator.skill_text[("find", generator.library.get(skill).object)]]
+            after = second + 1 + len(recovery)
+            assert list(ex.steps[second + 1:after]) == recovery and ex.steps[after] == skill
+            assert ex.steps[:first] + ex.steps[after:] == base.steps  # then the plan goes on as it was
+    assert twice > 10 and 0.3 < twice / (once + twice) < 0.7
+    with pytest.raises(Exception, match="repeat_fraction"):
+        PlanDataGenerator(kitchen, language, failure_fraction=0.3, repeat_fraction=-0.1)
