@@ -84,10 +84,30 @@ def graph_nodes(args, kitchen_path: Path, affordance: str):
             if affordance == "learned" and args.value_function:
                 node.params.append(("value_function", str(Path(args.value_function).resolve())))
         elif node.name == "llm_scoring_node":
-            node.params.append(("backend", args.scorer))
-            if args.server_url:
-                node.params.append(("server_url", args.server_url))
+            node.params += language_params(args)
     return nodes
+
+
+ADAPTER_NAMES = ("auto", "none", "packaged", "feedback")
+
+
+def language_params(args) -> list[tuple[str, object]]:
+    """llm_scoring_node's parameters for the language options of `saycan eval`, so exec mode scores
+    with the adapter, prompt and examples that plan mode would (paths made absolute: nodes are
+    processes of their own)."""
+    def absolute(path: str) -> str:
+        return str(Path(path).expanduser().resolve())
+
+    adapter = args.adapter if args.adapter in ADAPTER_NAMES else absolute(args.adapter)
+    params: list[tuple[str, object]] = [("backend", args.scorer), ("adapter", adapter),
+                                        ("retrieved_examples", int(args.examples))]
+    if args.server_url:
+        params.append(("server_url", args.server_url))
+    if args.prompts:
+        params.append(("prompt_file", absolute(args.prompts)))
+    if args.example_bank:
+        params.append(("example_bank", ",".join(absolute(f) for f in args.example_bank)))
+    return params
 
 
 def run_exec_mode(episodes: Sequence[Episode], kitchen: Kitchen, args, affordance: str, out_dir: Path,

@@ -158,7 +158,7 @@ def test_main_reference_tsv_mode_credits_the_data_set(tmp_path, capsys, monkeypa
     assert "CC BY 4.0" in (tmp_path / "r" / "report.md").read_text()
 
 
-def test_exec_mode_scenes_overrides_and_unsupported_starts(tmp_path):
+def test_exec_mode_scenes_overrides_and_unsupported_starts(tmp_path, monkeypatch):
     import argparse
 
     import yaml
@@ -182,12 +182,24 @@ def test_exec_mode_scenes_overrides_and_unsupported_starts(tmp_path):
 
     args = argparse.Namespace(model="", score="mean", scorer="transformers", server_url=None, grasp_slip=0.25,
                               outcome_feedback="off", failure_penalty=0.5, real_time_factor=3.0,
-                              no_pause_between_skills=False)
+                              no_pause_between_skills=False, adapter="feedback", examples=0, prompts=None,
+                              example_bank=None)
     nodes = {n.name: n for n in graph_nodes(args, path, "none")}
     assert ("kitchen_file", str(path)) in nodes["sim_node"].params
     assert {("fault_grasp_slip_p", 0.25), ("real_time_factor", 3.0), ("pause_between_skills", True)} <= set(nodes["sim_node"].params)
     assert {("score_mode", "mean"), ("outcome_feedback", False), ("failure_penalty", 0.5)} <= set(nodes["planner_node"].params)
     assert ("model", "none") in nodes["affordance_node"].params
+    assert {("backend", "transformers"), ("adapter", "feedback"), ("retrieved_examples", 0)} <= set(nodes["llm_scoring_node"].params)
+    # a trained adapter, a prompt and an example bank reach the language-model node, as absolute paths
+    # (an exec run once scored with the default adapter while its report named the one asked for)
+    monkeypatch.chdir(tmp_path)
+    args = argparse.Namespace(**{**vars(args), "adapter": "runs/my-adapter", "examples": 3, "prompts": "p.yaml",
+                                 "example_bank": ["a.yaml", "b.yaml"], "server_url": "http://localhost:8000/v1"})
+    params = dict(next(n for n in graph_nodes(args, path, "none") if n.name == "llm_scoring_node").params)
+    assert params["adapter"] == str(tmp_path / "runs/my-adapter") and params["retrieved_examples"] == 3
+    assert params["prompt_file"] == str(tmp_path / "p.yaml")
+    assert params["example_bank"] == f"{tmp_path / 'a.yaml'},{tmp_path / 'b.yaml'}"
+    assert params["server_url"] == "http://localhost:8000/v1"
     assert yaml.safe_load(path.read_text())["scenes"][scene_name(1)] == {"apple": "table", "orange": "table"}
     # each episode's topics go to its own file, named so that any id makes a safe file name
     import dataclasses
