@@ -6,10 +6,11 @@ plan mode, the symbolic kitchen and affordance model (with the memory of failed 
 embedded SmolLM2-135M with its default LoRA adapter (models/planner-lora-feedback) and the prompt
 it was trained with, outcome feedback on, score=sum.
 
-Measured (2 CPU cores, `saycan eval`, the whole set): 64 of 76 episodes (84%): single 7/9,
-noun 9/10, verb 9/10, structured 8/9, embodiment 9/10, crowd 8/10, long 7/10, feasibility 7/8;
-1.01 s per step, ~6 min. This subset: 24 of 29 in the same run (runs/s6-dev-default). Before the adapters (fixed
-few-shot prompt): 17/68 of the first seven families.
+Measured (2 CPU cores, `saycan eval`, the whole set, 2026-12-01, the adapter continued on repeated
+failures): 65 of 76 episodes (86%): single 9/9, noun 9/10, verb 9/10, structured 8/9, embodiment
+9/10, crowd 8/10, long 7/10, feasibility 6/8; 0.67 s per step, ~6 min. This subset: 25 of 29 in the
+same run (runs/s9-fb3-nofaults). The adapter before it: 64/76 and 24 of 29. Before the adapters
+(fixed few-shot prompt): 17/68 of the first seven families.
 
 FLOOR is one below that measured number: the planner is deterministic on one machine, but fp32
 sums differ by ~1e-4 between CPUs (test_language_transformers), enough to flip one near-tie.
@@ -28,7 +29,7 @@ from saycan_ros.eval.harness import (build_parser, default_episode_file, make_ta
                                      run_plan_mode)
 from saycan_ros.eval.report import markdown_failures, markdown_table, summarize
 
-FLOOR = 23          # successful episodes of the subset: measured 24, less one (see above)
+FLOOR = 24          # successful episodes of the subset: measured 25, less one (see above)
 MEASURED_N = 76     # episodes of the development set
 SUBSET_N = 29
 

@@ -53,7 +53,8 @@ def test_an_adapter_that_does_not_fit_is_a_clear_error(tmp_path):
     assert resolve_adapter("none") is None
     # the packaged adapters by name, each with the prompt it was trained with
     assert resolve_adapter("packaged").name == "planner-lora" and resolve_adapter("feedback").name == "planner-lora-feedback"
-    assert json.loads((resolve_adapter("feedback") / "adapter.json").read_text())["generator_version"] == 2
+    feedback = json.loads((resolve_adapter("feedback") / "adapter.json").read_text())
+    assert feedback["generator_version"] == 3 and feedback["repeat_fraction"] > 0  # trained on repeated failures too
 
 
 def test_auto_means_the_feedback_adapter_only_for_the_embedded_model():
