@@ -143,6 +143,9 @@ class FaultBench:
         rest = self.watch.at_rest_since(since)
         return None if rest is None else 1000 * (rest - since)
 
+    def set_e_stop(self, latched: bool) -> None:
+        self.e_stop_pub.publish(self._Bool(data=latched))
+
     def fresh_scene(self) -> None:
         self.client.set_scene("default", self.kitchen.locations["user"].pose)
 
@@ -234,12 +237,12 @@ def case_preempt_command(b: FaultBench) -> CaseResult:
 
 def case_e_stop(b: FaultBench) -> CaseResult:
     handle, t_stop = b.faulted_and_moving()
-    b.e_stop_pub.publish(b._Bool(data=True))
+    b.set_e_stop(True)
     _, result = b.result(handle, 60)
     latency = b.rest_latency_ms(t_stop)
     again, _ = b.send(RECOVERY)
     _, refused = b.result(again, 60) if again else (None, None)
-    b.e_stop_pub.publish(b._Bool(data=False))
+    b.set_e_stop(False)
     time.sleep(0.5)
     ok = (result is not None and result.error_code == result.EMERGENCY_STOP and latency is not None
           and latency <= TARGET_S * 1000 and refused is not None and refused.error_code == refused.EMERGENCY_STOP)
@@ -253,7 +256,7 @@ def case_e_stop(b: FaultBench) -> CaseResult:
 def case_e_stop_restart(b: FaultBench) -> CaseResult:
     """e_stop true published once (latched); the executor is killed and started again: the new one
     must start stopped, so a new instruction ends with EMERGENCY_STOP, until e_stop false."""
-    b.e_stop_pub.publish(b._Bool(data=True))
+    b.set_e_stop(True)
     time.sleep(0.5)
     b.graph.kill("skill_executor_node")
     b.graph.restart("skill_executor_node")
@@ -261,7 +264,7 @@ def case_e_stop_restart(b: FaultBench) -> CaseResult:
     b.fresh_scene()
     handle, _ = b.send(RECOVERY)
     _, refused = b.result(handle, 120) if handle else (None, None)
-    b.e_stop_pub.publish(b._Bool(data=False))
+    b.set_e_stop(False)
     time.sleep(0.5)
     code = b.code_name(refused.error_code if refused else None)
     return CaseResult("e_stop_executor_restarted", "the restarted executor starts stopped: EMERGENCY_STOP until released",
@@ -511,7 +514,7 @@ def run(args, chosen: list[str]) -> tuple[list[CaseResult], float | None, list[f
                 try:
                     result = cases[name]()
                 except SayCanError as exc:
-                    bench.e_stop_pub.publish(bench._Bool(data=False))  # a failed e-stop case once failed the next five
+                    bench.set_e_stop(False)  # a failed e-stop case once failed the next five
                     result = CaseResult(name, "(see the case)", f"the case could not run: {exc}"[:160], False,
                                         bench.wait_ready() and bench.recover(), "?")
                 result.passed = result.passed and result.recovered is not False  # a fault must not leave a broken graph

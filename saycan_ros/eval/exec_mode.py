@@ -28,6 +28,7 @@ from saycan_ros.eval.episodes import Episode, state_from_world
 from saycan_ros.eval.faults import episode_fault_seed
 from saycan_ros.eval.report import EpisodeResult
 from saycan_ros.graph_client import GraphClient
+from saycan_ros.language.base import ADAPTER_NAMES
 from saycan_ros.ros_io.recording import RecordingWriter, record_episode
 
 STARTUP_TIMEOUT_S = 300.0
@@ -86,9 +87,6 @@ def graph_nodes(args, kitchen_path: Path, affordance: str):
         elif node.name == "llm_scoring_node":
             node.params += language_params(args)
     return nodes
-
-
-ADAPTER_NAMES = ("auto", "none", "packaged", "feedback")
 
 
 def language_params(args) -> list[tuple[str, object]]:

@@ -35,6 +35,7 @@ DEVICES = ("cpu", "cuda", "auto")
 DTYPES = ("float32", "bfloat16", "float16")
 MODES = ("packed", "kv", "naive")
 DEFAULT_ADAPTER = "auto"
+ADAPTER_NAMES = ("auto", "none", "packaged", "feedback")  # any other adapter value is a folder
 
 
 class ScoringError(SayCanError):
