@@ -126,22 +126,27 @@ def linger(url: str) -> None:
         pass
 
 
+def probability_text(p: float) -> str:
+    """Two decimals, or three below 0.01, so an impossible skill's 0.001 does not read as zero."""
+    return f"{p:.3f}" if 0.0 < p < 0.01 else f"{p:.2f}"
+
+
 def print_step(step: StepRecord) -> None:
     best_llm = max(step.candidates, key=lambda c: c.llm)
     print(f"  step {step.index}: chose \"{step.chosen}\"")
     print(f"    {'skill':<28} {'LLM log p':>10} {'affordance':>11} {'combined':>9}")
     for c in step.candidates:  # top-k by combined score, plus the LLM's favourite if it ranked lower
         mark = ">" if c.skill == step.chosen else " "
-        print(f"  {mark} {c.skill:<28} {c.llm:>10.2f} {c.affordance:>11.2f} {c.combined:>9.2f}")
+        print(f"  {mark} {c.skill:<28} {c.llm:>10.2f} {probability_text(c.affordance):>11} {c.combined:>9.2f}")
     chosen = step.candidates[0]
     if best_llm.skill != chosen.skill:
         print(f"    why: the language model liked \"{best_llm.skill}\" best (log p {best_llm.llm:.2f}), but its "
-              f"affordance is {best_llm.affordance:.2f}; \"{chosen.skill}\" has the best product.")
+              f"affordance is {probability_text(best_llm.affordance)}; \"{chosen.skill}\" has the best product.")
     elif chosen.affordance >= 0.5:
-        print(f"    why: most useful for the instruction (highest LLM score) and feasible (affordance {chosen.affordance:.2f}).")
+        print(f"    why: most useful for the instruction (highest LLM score) and feasible (affordance {probability_text(chosen.affordance)}).")
     else:
         print(f"    why: the language model's clear favourite; the value function doubts it (affordance "
-              f"{chosen.affordance:.2f}), but no likelier skill has a better product.")
+              f"{probability_text(chosen.affordance)}), but no likelier skill has a better product.")
     sys.stdout.flush()
 
 

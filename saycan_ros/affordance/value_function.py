@@ -8,6 +8,9 @@ A learned model drops in behind the `AffordanceModel` interface (affordance/base
 
 Scores are in (0, 1]: a floor keeps an "impossible" skill from zeroing the product with the
 language model completely, so a mis-perception can still be overruled by a very confident LLM.
+What the gripper's state rules out (picking with a full hand, putting down or bringing what is not
+held) sits at 0.001: about 6.9 nats, so a language model that likes such a skill a few nats more
+than a feasible one (as the embedded model likes "bring it to you" after a failed search) loses.
 """
 from __future__ import annotations
 
@@ -26,10 +29,10 @@ class AffordanceParams:
     pick_reachable: float = 0.95     # object in the arm's reach, gripper empty
     pick_visible: float = 0.40       # seen but out of reach (the executor must approach first)
     pick_unseen: float = 0.05        # not in view
-    pick_hands_full: float = 0.02    # already holding something
+    pick_hands_full: float = 0.001   # already holding something
     place_holding: float = 0.95      # holding exactly this object
     place_unknown: float = 0.50      # holding something unidentified
-    place_other: float = 0.02        # holding another object, or nothing
+    place_other: float = 0.001       # holding another object, or nothing
     go_to: float = 0.90              # go to another location
     go_to_here: float = 0.05         # already there
     find: float = 0.90               # object neither in reach nor held
@@ -37,8 +40,8 @@ class AffordanceParams:
     find_known_absent: float = 0.01  # every location was searched and none was seen
     bring_holding: float = 0.95      # holding something, not at the user
     bring_at_user: float = 0.30      # holding something, already at the user
-    bring_empty: float = 0.02        # nothing to bring
-    floor: float = 0.01              # lower bound of every score
+    bring_empty: float = 0.001       # nothing to bring
+    floor: float = 0.001             # lower bound of every score
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -1,6 +1,8 @@
 """The hand-designed value function: every skill kind in the situations that decide its success."""
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from saycan_ros.affordance.features import UNKNOWN_HELD, AffordanceFeatures
@@ -83,3 +85,16 @@ def test_floor_and_overrides():
     assert skill_affordance(feats(), Skill("open the drawer", "open"), params) == 0.5  # unknown kind: neutral
     with pytest.raises(ConfigError, match="'go_to'=1.5"):
         AffordanceParams(go_to=1.5)
+
+
+def test_an_impossible_skill_loses_to_a_feasible_one_the_language_model_likes_far_less():
+    """'bring me something salty' in the default scene, after the sea salt chips were not found
+    (measured: LLM log p -2.00 for 'bring it to you' with an empty gripper, -7.44 for picking the
+    rice chips in reach). SayCan's product must pick the rice chips; at 0.02 it chose to bring nothing."""
+    here = feats(visible=["rice chips"], reachable=["rice chips"], robot_at="table")
+    pick_chips = Skill("pick up the rice chips", "pick", object="rice chips")
+    bring = math.log(skill_affordance(here, BRING, P)) - 2.00
+    pick = math.log(skill_affordance(here, pick_chips, P)) - 7.44
+    assert pick > bring
+    # a skill the gripper's state rules out stays below every merely unlikely one
+    assert P.bring_empty < P.find_known_absent and P.pick_hands_full < P.pick_unseen

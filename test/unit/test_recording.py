@@ -152,6 +152,16 @@ def test_replay_prints_the_demos_step_tables(tmp_path, capsys):
     assert "/odom" in out and "nav_msgs/msg/Odometry" in out and "3.0 s recorded" in out
 
 
+def test_a_step_table_shows_an_impossible_skills_affordance_as_such(capsys):
+    """0.001 (gripper empty, nothing to bring) must not print as 0.00, a value the scores never take."""
+    print_step(StepRecord(3, [Candidate("pick up the rice chips", -7.44, 0.95, -7.49),
+                              Candidate("bring it to you", -2.0, 0.001, -8.91)], "pick up the rice chips"))
+    out = capsys.readouterr().out
+    assert "  > pick up the rice chips            -7.44        0.95     -7.49" in out
+    assert "    bring it to you                   -2.00       0.001     -8.91" in out
+    assert 'liked "bring it to you" best (log p -2.00), but its affordance is 0.001;' in out
+
+
 def test_cli_replay_no_publish_prints_and_returns_zero(tmp_path, capsys):
     write_episode(tmp_path / "episode.mcap")
     assert cli_main(["replay", str(tmp_path / "episode.mcap"), "--no-publish"]) == 0
