@@ -18,6 +18,7 @@ setup(
         (f"share/{PACKAGE}/config/eval", glob("config/eval/*.yaml")),
         (f"share/{PACKAGE}/config/examples", glob("config/examples/*.yaml")),
         (f"share/{PACKAGE}/config/training", glob("config/training/*.yaml")),
+        (f"share/{PACKAGE}/config/voice", glob("config/voice/*.yaml")),
         (f"share/{PACKAGE}/models/planner-lora", glob("models/planner-lora/*")),
         (f"share/{PACKAGE}/models/planner-lora-feedback", glob("models/planner-lora-feedback/*")),
         (f"share/{PACKAGE}/models/affordance", glob("models/affordance/*")),

@@ -46,6 +46,19 @@ def recognize(recognizer: SpeechRecognizer, samples: np.ndarray, rate: int, what
     return Transcript(" ".join(text.split()), time.perf_counter() - start)
 
 
+PAD_S = 0.25  # seconds of pause added before and after an utterance
+
+
+def noise_floor(samples: np.ndarray, rate: int = 16000) -> float:
+    """The recording's background level: the RMS of its quietest 20 ms frames (10th percentile)."""
+    frame = max(1, rate // 50)
+    n = len(samples) // frame
+    if n == 0:
+        return 0.0
+    rms = np.sqrt(np.mean(np.square(samples[: n * frame].reshape(n, frame), dtype=np.float64), axis=1))
+    return float(np.percentile(rms, 10))
+
+
 class PocketSphinxRecognizer:
     sample_rate = 16000
 
@@ -58,7 +71,9 @@ class PocketSphinxRecognizer:
         self.pronunciations = Pronunciations.read(model / "cmudict-en-us.dict")
         # batch CMN: the cepstral mean of the whole utterance, not a running estimate that is still
         # wrong during the first words of a short command
-        options = dict(samprate=self.sample_rate, loglevel="FATAL", cmn="batch")
+        # word insertion penalty 0.2 (pocketsphinx's default 0.65): dev WER about the same (0.084 vs 0.088
+        # over three noise paddings on average), and a short command cut off mid-stream keeps its "me a"
+        options = dict(samprate=self.sample_rate, loglevel="FATAL", cmn="batch", wip=0.2)
         if language == "kitchen":
             self.kitchen: KitchenLanguage | None = build_kitchen_language(_cache_folder(cache_dir), self.pronunciations)
             self.spoken = self.kitchen.spoken
@@ -72,8 +87,14 @@ class PocketSphinxRecognizer:
     def transcribe(self, samples: np.ndarray) -> str:
         d = self._decoder
         d.start_utt()
-        pad = np.zeros(self.sample_rate // 2, np.float32)  # silence around the words, as the model was trained
-        d.process_raw(to_pcm16(np.concatenate([pad, samples, pad])), full_utt=True)
+        # a quarter second of pause around the words, at the recording's own noise level: digital
+        # silence next to a noisy recording was heard as a word edge (dev WER 0.096 -> 0.088 and
+        # 110 -> 116 of 144 heard exactly; half a second of zeros before)
+        samples = np.asarray(samples, np.float32)
+        rng = np.random.default_rng(len(samples))  # the same audio is always heard the same way
+        level = noise_floor(samples, self.sample_rate)
+        before, after = (rng.normal(0.0, level, int(self.sample_rate * PAD_S)).astype(np.float32) for _ in range(2))
+        d.process_raw(to_pcm16(np.concatenate([before, samples, after])), full_utt=True)
         d.end_utt()
         hyp = d.hyp()
         words = [w for w in (hyp.hypstr.split() if hyp else []) if not w.startswith("<")]

@@ -1,7 +1,8 @@
 """The kitchen's spoken language for the recogniser: a trigram language model (ARPA text) and a
 pronunciation dictionary, built from the sentence shapes that generate the planner's training data
-(config/training/planner_language.yaml with the objects and places of config/kitchen.yaml) and the
-skill texts. Never from the evaluation sets: their instructions are excluded from the corpus, so the
+(config/training/planner_language.yaml with the objects and places of config/kitchen.yaml), the
+skill texts, and sentences with the recogniser-only additions of config/voice/spoken_phrases.yaml
+(more request shapes, group and place-content phrases, synonyms people say). Never from the evaluation sets: their instructions are excluded from the corpus, so the
 benchmark's held-out numbers stay held out. A recogniser constrained to what a kitchen robot is told
 is what a robot would ship; words outside it are not recognised (docs/voice.md)."""
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from saycan_ros.core.errors import SayCanError
 
@@ -109,6 +110,122 @@ def kitchen_sentences(n: int = 20000, seed: int = 0) -> list[str]:
     return [e.instruction for e in generator.generate(n)] + [s.text for s in SkillLibrary.from_kitchen(kitchen)]
 
 
+VOICE_KEYS = ("shapes", "groups", "contents", "references", "sentences", "synonyms")
+TASK_SHAPES = ("deliver", "place", "throw", "pick", "find")
+SPOKEN_N = 10000  # sentences with the spoken additions, beside the 20,000 the planner's shapes generate
+SYNONYM_RATE = 0.3  # how often a listed phrase is said as one of its alternatives
+
+
+def voice_phrases_file() -> Path:
+    from saycan_ros.core.kitchen import config_dir
+
+    return config_dir() / "voice" / "spoken_phrases.yaml"
+
+
+def load_voice_phrases(path: str | Path | None = None) -> dict[str, Any]:
+    """config/voice/spoken_phrases.yaml, checked: the recogniser-only additions to the kitchen's language."""
+    from saycan_ros.core.errors import ConfigError
+    from saycan_ros.core.kitchen import read_yaml_file
+    from saycan_ros.training.plan_data import LANGUAGE_KEYS
+
+    path = Path(path) if path else voice_phrases_file()
+    data = read_yaml_file(path, "spoken phrases file") or {}
+    missing = [k for k in VOICE_KEYS if k not in data]
+    if missing:
+        raise ConfigError(f"{path}: missing {', '.join(missing)}")
+    unknown = [k for k in data["shapes"] if k not in LANGUAGE_KEYS or not isinstance(data["shapes"][k], list)]
+    if unknown:
+        raise ConfigError(f"{path}: shapes {', '.join(map(str, unknown))} are not lists of planner_language.yaml")
+    return data
+
+
+def spoken_language(planner: Mapping[str, Any], phrases: Mapping[str, Any]) -> dict[str, Any]:
+    """The planner's language with the spoken shapes appended to its lists (a copy)."""
+    merged = dict(planner)
+    for key, extra in phrases["shapes"].items():
+        merged[key] = list(planner[key]) + list(extra)
+    return merged
+
+
+def plural(name: str) -> str:
+    """'apple' -> 'apples', 'coke can' -> 'coke cans'; names already plural ('rice chips') stay."""
+    return name if name.endswith("s") else name + "s"
+
+
+class _SpokenSentences:
+    """Requests in the spoken additions' shapes: a task shape with an object, a group, a place's
+    contents or another reference; the free sentences; synonyms said some of the time."""
+
+    def __init__(self, kitchen, language: Mapping[str, Any], phrases: Mapping[str, Any], seed: int) -> None:
+        import random
+
+        self.kitchen, self.lang, self.phrases = kitchen, language, phrases
+        self.rng = random.Random(seed)
+        self.places = [loc for loc in kitchen.locations if loc not in ("user", "trash can")]
+        keys = sorted(phrases["synonyms"], key=len, reverse=True)
+        self.synonym_re = re.compile(r"(?<![a-z0-9])(" + "|".join(map(re.escape, keys)) + r")(?![a-z0-9])") if keys else None
+
+    def obj(self) -> str:
+        kind = self.rng.choice(list(self.kitchen.objects))
+        spec = self.kitchen.objects[kind]
+        name = self.rng.choice([kind, *spec.aliases])
+        return self.rng.choice(["the ", "the ", "a "]) + name
+
+    def fill(self, template: str) -> str:
+        loc, loc2 = self.rng.sample(self.places, 2)
+        kind = self.rng.choice(list(self.kitchen.objects))
+        return template.format(obj=self.obj(), obj2=self.obj(), loc=loc, loc2=loc2, plural=plural(kind),
+                               number=self.rng.choice(["two", "three"]))
+
+    def task(self) -> str:
+        shape = self.rng.choice(TASK_SHAPES)
+        kind = self.rng.choices(["obj", "groups", "contents", "references"], weights=[4, 2, 2, 2])[0]
+        obj = self.obj() if kind == "obj" else self.fill(self.rng.choice(self.phrases[kind]))
+        return self.rng.choice(self.lang[shape]).format(obj=obj, loc=self.rng.choice(self.places))
+
+    def sentence(self) -> str:
+        template = self.rng.choice(self.phrases["sentences"])
+        return self.fill(template.replace("{task}", self.task())) if "{task}" in template else self.fill(template)
+
+    def say(self, text: str) -> str:
+        if self.synonym_re is None:
+            return text
+
+        def swap(m: re.Match) -> str:
+            if self.rng.random() >= SYNONYM_RATE:
+                return m.group(0)
+            return self.rng.choice(self.phrases["synonyms"][m.group(0)])
+
+        return self.synonym_re.sub(swap, text)
+
+    def polite(self, text: str) -> str:
+        return (self.rng.choice(self.lang["polite_prefix"]) + text + self.rng.choice(self.lang["polite_suffix"])).strip()
+
+
+def spoken_sentences(n: int = 10000, seed: int = 0, phrases_file: str | Path | None = None) -> list[str]:
+    """n requests with the recogniser-only additions (config/voice/spoken_phrases.yaml): half from the
+    planner's generator with the added shapes, the rest from groups, contents, references and free
+    sentences; synonyms said some of the time. The evaluation sets' instructions are left out."""
+    from saycan_ros.core.kitchen import load_kitchen
+    from saycan_ros.core.prompt import instruction_key
+    from saycan_ros.eval.episodes import evaluation_instructions
+    from saycan_ros.training.plan_data import PlanDataGenerator, load_language
+
+    kitchen = load_kitchen()
+    phrases = load_voice_phrases(phrases_file)
+    language = spoken_language(load_language(), phrases)
+    exclude = evaluation_instructions(kitchen)
+    extra = _SpokenSentences(kitchen, language, phrases, seed + 1)
+    generated = [e.instruction for e in PlanDataGenerator(kitchen, language, seed=seed + 1, exclude=exclude).generate(n // 2)]
+    out = [extra.say(t) for t in generated]
+    tries = 0
+    while len(out) < n and tries < 20 * n:
+        tries += 1
+        text = extra.sentence() if extra.rng.random() < 0.25 else extra.polite(extra.task())
+        out.append(extra.say(text))
+    return [t for t in out if instruction_key(t) not in exclude]
+
+
 def kitchen_names() -> list[str]:
     """The kitchen's object and place names with their aliases."""
     from saycan_ros.core.kitchen import load_kitchen
@@ -123,7 +240,7 @@ def language_inputs_hash() -> str:
     from saycan_ros.core.kitchen import config_dir
 
     files = [Path(__file__), config_dir() / "kitchen.yaml", config_dir() / "training" / "planner_language.yaml",
-             *sorted((config_dir() / "eval").glob("*.yaml"))]
+             voice_phrases_file(), *sorted((config_dir() / "eval").glob("*.yaml"))]
     digest = hashlib.sha256()
     for f in files:
         digest.update(f.read_bytes() if f.is_file() else b"-")
@@ -186,8 +303,9 @@ class KitchenLanguage:
 
 
 def build_kitchen_language(folder: str | Path, pronunciations: Pronunciations, n: int = 20000,
-                           seed: int = 0) -> KitchenLanguage:
-    """kitchen.lm (ARPA) and kitchen.dict in `folder`, written unless already there."""
+                           seed: int = 0, spoken_n: int = SPOKEN_N) -> KitchenLanguage:
+    """kitchen.lm (ARPA) and kitchen.dict in `folder`, written unless already there: n instructions
+    as the planner's data generates them and spoken_n with the recogniser-only additions."""
     spoken = SpokenForm(pronunciations)
     for name in kitchen_names():
         spoken.add_name(name)
@@ -197,7 +315,8 @@ def build_kitchen_language(folder: str | Path, pronunciations: Pronunciations, n
         vocabulary = frozenset(line.split()[0] for line in dict_path.read_text(encoding="utf-8").splitlines()
                                if line.strip() and "(" not in line.split()[0])
         return KitchenLanguage(lm_path, dict_path, spoken, vocabulary)
-    corpus = [[w for w in spoken.words(s) if w in pronunciations] for s in kitchen_sentences(n, seed)]
+    sentences = kitchen_sentences(n, seed) + (spoken_sentences(spoken_n, seed) if spoken_n else [])
+    corpus = [[w for w in spoken.words(s) if w in pronunciations] for s in sentences]
     vocabulary = frozenset(w for words in corpus for w in words)
     if not vocabulary:
         raise SayCanError("the kitchen's vocabulary is empty: check config/training/planner_language.yaml")

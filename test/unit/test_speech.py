@@ -4,11 +4,13 @@ scripts/make_voice_fixtures.py with espeak-ng)."""
 from __future__ import annotations
 
 import math
+import re
 import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.text_metrics import word_edits, word_error_rate
@@ -130,6 +132,65 @@ def test_spoken_form_round_trips_kitchen_names(recognizer):
     assert spoken.words("the redbull") == ["the", "red", "bull"]
     assert spoken.to_written(["bring", "me", "a", "seven", "up"]) == "bring me a 7up"
     assert {"apple", "trash", "counter", "bring", "throw"} <= recognizer.kitchen.vocabulary
+
+
+def test_spoken_phrases_are_in_the_kitchen_vocabulary(recognizer):
+    """Every dictionary word of config/voice/spoken_phrases.yaml reaches the language model, with
+    the words people say that the planner's shapes never generate."""
+    from saycan_ros.speech.vocabulary import load_voice_phrases
+
+    phrases = load_voice_phrases()
+    texts = [t for shapes in phrases["shapes"].values() for t in shapes]
+    texts += phrases["groups"] + phrases["contents"] + phrases["references"] + phrases["sentences"]
+    texts += [t for alternatives in phrases["synonyms"].values() for t in alternatives]
+    words = {w for t in texts for w in recognizer.spoken.words(re.sub(r"\{\w+\}", " ", t))
+             if w in recognizer.pronunciations}
+    assert words - recognizer.kitchen.vocabulary == set()
+    assert {"recycle", "compost", "crisps", "items", "everything", "both", "instead", "while", "what", "need",
+            "would", "like"} <= recognizer.kitchen.vocabulary
+
+
+def test_evaluation_instructions_stay_out_of_the_spoken_corpus(tmp_path):
+    """An evaluation instruction written into the spoken phrases is still left out of the corpus."""
+    from saycan_ros.core.kitchen import config_dir, load_kitchen
+    from saycan_ros.core.prompt import instruction_key
+    from saycan_ros.eval.episodes import evaluation_instructions, load_episodes
+    from saycan_ros.speech.vocabulary import load_voice_phrases, spoken_sentences, voice_phrases_file
+
+    held = load_episodes(config_dir() / "eval" / "dev.yaml", load_kitchen())[0].instruction
+    phrases = load_voice_phrases()
+    phrases["sentences"] = [held, "thank you"]
+    phrases["references"] = ["something to drink"]
+    path = tmp_path / "phrases.yaml"
+    path.write_text(yaml.safe_dump(phrases), encoding="utf-8")
+    sentences = spoken_sentences(400, phrases_file=path)
+    keys = {instruction_key(t) for t in sentences}
+    assert "thank you" in keys and instruction_key(held) not in keys
+    assert not keys & evaluation_instructions()
+    assert voice_phrases_file().is_file()
+
+
+def test_the_spoken_phrases_are_part_of_the_cache_key(tmp_path, monkeypatch):
+    from saycan_ros.core.errors import ConfigError
+    from saycan_ros.speech import vocabulary
+
+    before = vocabulary.language_inputs_hash()
+    changed = tmp_path / "phrases.yaml"
+    changed.write_text(vocabulary.voice_phrases_file().read_text(encoding="utf-8") + "\n# another line\n")
+    monkeypatch.setattr(vocabulary, "voice_phrases_file", lambda: changed)
+    assert vocabulary.language_inputs_hash() != before
+    (tmp_path / "bad.yaml").write_text("shapes: {deliver: [\"i need {obj}\"]}\n")
+    with pytest.raises(ConfigError, match="missing groups"):
+        vocabulary.load_voice_phrases(tmp_path / "bad.yaml")
+
+
+def test_noise_floor_is_the_quiet_frames_level():
+    from saycan_ros.speech.recognizers import noise_floor
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0, 0.01, 16000), tone(1.0, 16000), rng.normal(0, 0.01, 8000)]).astype(np.float32)
+    assert noise_floor(x) == pytest.approx(0.01, rel=0.2)
+    assert noise_floor(np.zeros(16000, np.float32)) == 0.0 and noise_floor(np.ones(10, np.float32)) == 0.0
 
 
 # -- recognition -------------------------------------------------------------------------------
