@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import yaml
 
@@ -116,6 +116,17 @@ def read_yaml_file(path: Path, what: str) -> Any:
         return yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def read_yaml_sections(path: Path, what: str, keys: Sequence[str]) -> dict[str, Any]:
+    """A configuration file that must hold every one of `keys` at its top level."""
+    data = read_yaml_file(path, what) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of {', '.join(keys)}")
+    missing = [k for k in keys if k not in data]
+    if missing:
+        raise ConfigError(f"{path}: missing {', '.join(missing)}")
+    return data
 
 
 def load_kitchen(path: str | os.PathLike | None = None) -> Kitchen:

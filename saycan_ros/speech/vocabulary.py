@@ -125,14 +125,11 @@ def voice_phrases_file() -> Path:
 def load_voice_phrases(path: str | Path | None = None) -> dict[str, Any]:
     """config/voice/spoken_phrases.yaml, checked: the recogniser-only additions to the kitchen's language."""
     from saycan_ros.core.errors import ConfigError
-    from saycan_ros.core.kitchen import read_yaml_file
+    from saycan_ros.core.kitchen import read_yaml_sections
     from saycan_ros.training.plan_data import LANGUAGE_KEYS
 
     path = Path(path) if path else voice_phrases_file()
-    data = read_yaml_file(path, "spoken phrases file") or {}
-    missing = [k for k in VOICE_KEYS if k not in data]
-    if missing:
-        raise ConfigError(f"{path}: missing {', '.join(missing)}")
+    data = read_yaml_sections(path, "spoken phrases file", VOICE_KEYS)
     unknown = [k for k in data["shapes"] if k not in LANGUAGE_KEYS or not isinstance(data["shapes"][k], list)]
     if unknown:
         raise ConfigError(f"{path}: shapes {', '.join(map(str, unknown))} are not lists of planner_language.yaml")

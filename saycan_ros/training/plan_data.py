@@ -20,7 +20,7 @@ from typing import Any, Iterable, Sequence
 from saycan_ros.core.episode import SkillOutcome
 from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.feedback import failed_step_text, failure_note
-from saycan_ros.core.kitchen import Kitchen, base_object_name, config_dir, read_yaml_file
+from saycan_ros.core.kitchen import Kitchen, base_object_name, config_dir, read_yaml_sections
 from saycan_ros.core.prompt import instruction_key
 from saycan_ros.core.skills import SkillLibrary
 from saycan_ros.core.world import DISPOSAL, GRIPPER, USER, KitchenState, apply_skill
@@ -49,12 +49,7 @@ def default_language_file() -> Path:
 
 
 def load_language(path: str | Path | None = None) -> dict[str, Any]:
-    path = Path(path) if path else default_language_file()
-    data = read_yaml_file(path, "planner language file") or {}
-    missing = [k for k in LANGUAGE_KEYS if k not in data]
-    if missing:
-        raise ConfigError(f"{path}: missing {', '.join(missing)}")
-    return data
+    return read_yaml_sections(Path(path) if path else default_language_file(), "planner language file", LANGUAGE_KEYS)
 
 
 def article(noun: str) -> str:
