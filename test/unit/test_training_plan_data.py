@@ -6,6 +6,7 @@ from collections import Counter
 
 import pytest
 
+from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.skills import SkillLibrary
 from saycan_ros.core.world import initial_state
@@ -112,3 +113,12 @@ def test_repeated_failures_fail_the_retry_once_more_and_version_2_data_is_unchan
     assert twice > 10 and 0.3 < twice / (once + twice) < 0.7
     with pytest.raises(Exception, match="repeat_fraction"):
         PlanDataGenerator(kitchen, language, failure_fraction=0.3, repeat_fraction=-0.1)
+
+
+@pytest.mark.parametrize("text, message", [("- just\n- a list\n", "expected a mapping"),
+                                           ("deliver: ['bring me {obj}']\n", "missing")])
+def test_a_bad_language_file_gets_a_clear_error(tmp_path, text, message):
+    path = tmp_path / "language.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_language(path)
