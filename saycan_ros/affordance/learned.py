@@ -33,6 +33,7 @@ from saycan_ros.core.kitchen import Kitchen, base_object_name, models_dir
 from saycan_ros.core.skills import Skill
 from saycan_ros.core.world import USER
 from saycan_ros.affordance.perception_model import ARM, LIFT, finger_opening, grasp_pixel
+from saycan_ros.affordance.value_function import AffordanceParams
 from saycan_ros.perception.robot_adapter import PerceptionGeometry
 
 ENCODER_VERSION = 2
@@ -226,12 +227,12 @@ class LearnedAffordance(AffordanceModel):
     to be absent is capped at the hand-calibrated `find_known_absent` (`served_probability`).
     """
 
-    def __init__(self, perception: Any, folder: str | Path | None = None, floor: float = 0.01,
+    def __init__(self, perception: Any, folder: str | Path | None = None, floor: float | None = None,
                  embeddings: TextEmbeddings | None = None, texts: Sequence[str] = ()) -> None:
         self.perception = perception
         folder = folder or default_value_function_folder()
         self.network, self.card = load_value_function(folder)
-        self.floor = floor
+        self.floor = AffordanceParams().floor if floor is None else floor  # the same floor as the table's
         self.embeddings = embeddings or TextEmbeddings().load(folder)
         self.embeddings(list(texts))  # embed the known skills now, not on the first request
 
