@@ -28,7 +28,7 @@ TARGET_S = 0.5
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="saycan bench cancel", description=" ".join(__doc__.split("\n\n")[0].split()))
+    p = argparse.ArgumentParser(prog="saycan bench cancel", description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=20, help="number of cancels")
     p.add_argument("--seed", type=int, default=0, help="seed of the cancel moments and destinations")
     p.add_argument("--min-delay", type=float, default=0.5, help="earliest cancel after the base starts moving (sim s)")

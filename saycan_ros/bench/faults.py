@@ -41,7 +41,7 @@ class CaseResult:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="saycan bench faults", description=" ".join(__doc__.split("\n\n")[0].split()))
+    p = argparse.ArgumentParser(prog="saycan bench faults", description=__doc__.split("\n\n")[0])
     p.add_argument("--cases", default="", help="comma-separated case names (default: all); --list shows them")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     p.add_argument("--cancels", type=int, default=20, help="cancels measured by the 'cancel_skill' case")

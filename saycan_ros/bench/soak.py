@@ -121,7 +121,7 @@ def run_soak(pids: Callable[[], Mapping[str, int]], execute: Callable[[str], boo
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="saycan bench soak", description=" ".join(__doc__.split("\n\n")[0].split()))
+    p = argparse.ArgumentParser(prog="saycan bench soak", description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=1000, help="instructions in a row (at least 2)")
     p.add_argument("--sim", action="store_true", help="drive the simulator instead of the executor's dry run")
     p.add_argument("--logs", default="", help="folder for the nodes' logs (default: a temporary folder)")

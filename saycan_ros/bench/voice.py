@@ -29,7 +29,7 @@ PLAN_STEPS = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="saycan bench voice", description=" ".join(__doc__.split("\n\n")[0].split()))
+    p = argparse.ArgumentParser(prog="saycan bench voice", description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=36, help="instructions from the development set (spread over families)")
     p.add_argument("--heldout", type=int, default=30, help="held-out instructions for the WER-only line (0: none)")
     p.add_argument("--snr-db", type=float, default=20.0, help="signal-to-noise ratio of the added white noise")

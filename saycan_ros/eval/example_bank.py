@@ -38,7 +38,7 @@ def bank_rows(tsv: str | Path | None = None) -> list[dict]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m saycan_ros.eval.example_bank", description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser = argparse.ArgumentParser(prog="python -m saycan_ros.eval.example_bank", description=__doc__.split("\n\n")[0])
     parser.add_argument("tsv", nargs="?", default=None, help="saycan_plan_v0_l.tsv (default: ../shared/datasets/)")
     parser.add_argument("--out", default=str(config_dir() / "examples" / "saycan_v0.yaml"))
     args = parser.parse_args(argv)

@@ -196,7 +196,9 @@ class _SpokenSentences:
         return self.synonym_re.sub(swap, text)
 
     def polite(self, text: str) -> str:
-        return (self.rng.choice(self.lang["polite_prefix"]) + text + self.rng.choice(self.lang["polite_suffix"])).strip()
+        from saycan_ros.training.plan_data import polite
+
+        return polite(self.rng, self.lang, text)
 
 
 def spoken_sentences(n: int = 10000, seed: int = 0, phrases_file: str | Path | None = None) -> list[str]:

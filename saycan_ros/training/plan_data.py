@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from saycan_ros.core.episode import SkillOutcome
 from saycan_ros.core.errors import ConfigError
@@ -50,6 +50,11 @@ def default_language_file() -> Path:
 
 def load_language(path: str | Path | None = None) -> dict[str, Any]:
     return read_yaml_sections(Path(path) if path else default_language_file(), "planner language file", LANGUAGE_KEYS)
+
+
+def polite(rng: random.Random, language: Mapping[str, Any], text: str) -> str:
+    """`text` with one of the language's polite prefixes and suffixes (either may be empty)."""
+    return (rng.choice(language["polite_prefix"]) + text + rng.choice(language["polite_suffix"])).strip()
 
 
 def article(noun: str) -> str:
@@ -181,7 +186,7 @@ class PlanDataGenerator:
         raise _Unsuitable
 
     def _polite(self, text: str) -> str:
-        return (self.rng.choice(self.lang["polite_prefix"]) + text + self.rng.choice(self.lang["polite_suffix"])).strip()
+        return polite(self.rng, self.lang, text)
 
     def _say(self, shape: str, **slots: str) -> str:
         return self.rng.choice(self.lang[shape]).format(**slots)

@@ -43,7 +43,7 @@ format:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="saycan train planner", description=" ".join(__doc__.split("\n\n")[0].split()))
+    p = argparse.ArgumentParser(prog="saycan train planner", description=__doc__.split("\n\n")[0])
     p.add_argument("--kitchen", default=None, help="kitchen file (default: config/kitchen.yaml)")
     p.add_argument("--language", default=None, help="sentence shapes (default: config/training/planner_language.yaml)")
     p.add_argument("--seed", type=int, default=0)
