@@ -7,6 +7,9 @@ sampled start state and kept only if every skill succeeds and the task's effect 
 
 Tasks: deliver, place, throw away, go to, pick up, find; the same with the object already in the
 gripper or in front of the robot; two objects; two tasks in sequence; "all the X" and "two X".
+Version 4 adds, as a share of the data drawn from its own stream, tasks that count: several of one
+kind ("the three apples", "both bananas"), everything at one place ("everything on the table"),
+and three of a category ("three drinks"); the plan repeats the move once per object.
 Objects are named by name, alias, or an attribute that only one kind present in the start state
 has ("something salty" with the sea salt chips as the only salty thing). Pure: no torch.
 """
@@ -23,18 +26,21 @@ from saycan_ros.core.feedback import failed_step_text, failure_note
 from saycan_ros.core.kitchen import Kitchen, base_object_name, config_dir, read_yaml_sections
 from saycan_ros.core.prompt import instruction_key
 from saycan_ros.core.skills import SkillLibrary
-from saycan_ros.core.world import DISPOSAL, GRIPPER, USER, KitchenState, apply_skill
+from saycan_ros.core.world import DISPOSAL, GRIPPER, USER, KitchenState, apply_skill, instances_of
 
 GENERATOR_VERSION = 1  # the plans; with failure_fraction > 0 the data is version FAILURES_VERSION
 FAILURES_VERSION = 2
 REPEATED_FAILURES_VERSION = 3  # failure_fraction and repeat_fraction > 0
+COUNTED_VERSION = 4  # counted_fraction > 0 (with or without failures)
 PLACES = ("close counter", "far counter", "table")
 LANGUAGE_KEYS = ("deliver", "place", "throw", "go", "pick", "find", "held_suffix", "held_prefix", "here_suffix",
                  "put_down_here", "sequence", "all_of", "numbers", "polite_prefix", "polite_suffix",
                  "attribute_nouns", "attribute_adjectives", "adjective_nouns")
+COUNTED_LANGUAGE_KEYS = ("several_of", "at_place", "plurals")  # needed with counted_fraction > 0
 # task kind -> sampling weight
 TASK_WEIGHTS = {"deliver": 16, "place": 12, "throw": 12, "go": 5, "pick": 6, "find": 4, "held": 12,
                 "put_down_here": 4, "here": 5, "two": 9, "sequence": 8, "group": 9}
+COUNTED_TASK_WEIGHTS = {"several": 5, "at_place": 3, "three_of": 2}
 
 
 @dataclass(frozen=True)
@@ -69,18 +75,26 @@ class PlanDataGenerator:
     """Samples (instruction, plan) pairs; `exclude` holds instructions never to emit."""
 
     def __init__(self, kitchen: Kitchen, language: dict[str, Any], seed: int = 0,
-                 exclude: Iterable[str] = (), failure_fraction: float = 0.0, repeat_fraction: float = 0.0):
+                 exclude: Iterable[str] = (), failure_fraction: float = 0.0, repeat_fraction: float = 0.0,
+                 counted_fraction: float = 0.0):
         """`failure_fraction`: the share of plans with one failed step and its recovery written in
         as the planner writes outcome feedback (core.feedback), so the model learns to read it.
         `repeat_fraction`: of those, the share where the retry fails once more before it succeeds
-        (a second slip: the plan must still try again, not move on as if it held the object)."""
-        for name, value in (("failure_fraction", failure_fraction), ("repeat_fraction", repeat_fraction)):
+        (a second slip: the plan must still try again, not move on as if it held the object).
+        `counted_fraction`: the share of examples drawn from the counting tasks (version 4)."""
+        for name, value in (("failure_fraction", failure_fraction), ("repeat_fraction", repeat_fraction),
+                            ("counted_fraction", counted_fraction)):
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{name} must be in [0, 1], got {value}")
+        missing = [k for k in COUNTED_LANGUAGE_KEYS if k not in language] if counted_fraction else []
+        if missing:
+            raise ConfigError(f"the planner language file lacks {', '.join(missing)} (needed for counted_fraction)")
         self.kitchen, self.lang = kitchen, language
         self.failure_fraction, self.repeat_fraction = failure_fraction, repeat_fraction
+        self.counted_fraction = counted_fraction
         self.rng = random.Random(seed)
         self.failure_rng = random.Random(seed + 77)  # its own stream: fraction 0 reproduces version 1
+        self.counted_rng = random.Random(seed + 131)  # likewise: counted_fraction 0 reproduces versions 1-3
         self.exclude = {instruction_key(t) for t in exclude}
         self.library = SkillLibrary.from_kitchen(kitchen)
         self.skill_text = {(s.kind, s.object or s.location or ""): s.text for s in self.library}
@@ -109,9 +123,18 @@ class PlanDataGenerator:
         return out
 
     def sample(self) -> PlanExample | None:
-        task = self.rng.choices(list(TASK_WEIGHTS), weights=list(TASK_WEIGHTS.values()))[0]
+        if self.counted_fraction and self.counted_rng.random() < self.counted_fraction:
+            main_rng, self.rng = self.rng, self.counted_rng  # the counting tasks draw from their own stream
+            try:
+                return self._sample_from(COUNTED_TASK_WEIGHTS)
+            finally:
+                self.rng = main_rng
+        return self._sample_from(TASK_WEIGHTS)
+
+    def _sample_from(self, weights: Mapping[str, int]) -> PlanExample | None:
+        task = self.rng.choices(list(weights), weights=list(weights.values()))[0]
         try:
-            state = self._start_state(held=task in ("held", "put_down_here"))
+            state = self._start_state(held=task in ("held", "put_down_here"), copies=3 if task == "several" else 1)
             text, steps = getattr(self, f"_task_{task}")(state)
             self._verify(state, steps)
         except _Unsuitable:
@@ -143,11 +166,16 @@ class PlanDataGenerator:
         return [*steps[:i], failed, *extra, *steps[i + 1:]]
 
     # -- start states and references ----------------------------------------------------------
-    def _start_state(self, held: bool) -> KitchenState:
+    def _start_state(self, held: bool, copies: int = 1) -> KitchenState:
+        """A random start; `copies` > 1: one kind has 2 to `copies` instances."""
         rng = self.rng
         kinds = rng.sample(self.kinds, rng.randint(3, 7))
         objects = {k: rng.choice(self.places) for k in kinds}
-        if rng.random() < 0.15:  # a second one of a kind
+        if copies > 1:
+            k = rng.choice(kinds)
+            for i in range(2, rng.randint(2, copies) + 1):
+                objects[f"{k}#{i}"] = rng.choice(self.places)
+        elif rng.random() < 0.15:  # a second one of a kind
             k = rng.choice(kinds)
             objects[f"{k}#2"] = rng.choice(self.places)
         holding = None
@@ -329,6 +357,61 @@ class PlanDataGenerator:
         for kind in members:
             steps += self._move(kind, dest, state)
         return self._say(what, obj=phrase, loc=dest), steps
+
+    # -- counting tasks (version 4) ------------------------------------------------------------
+    def _destination(self) -> tuple[str, str]:
+        what = self.rng.choice(["deliver", "place", "throw"])
+        return what, {"deliver": USER, "throw": DISPOSAL}.get(what) or self.rng.choice(self.places)
+
+    def _plural(self, kind: str) -> str:
+        return self.lang["plurals"].get(kind) or kind + ("es" if kind.endswith(("ch", "sh", "x")) else "s")
+
+    def _task_several(self, state):
+        """'the three apples', 'both bananas': every instance of a kind that has several."""
+        several = [k for k in self._placed(state) if len(instances_of(state, k)) >= 2]
+        if not several:
+            raise _Unsuitable
+        kind = self.rng.choice(several)
+        what, dest = self._destination()
+        count = len(instances_of(state, kind))
+        if any(state.objects[n] == dest for n in instances_of(state, kind)):
+            raise _Unsuitable
+        # "both" only for two, "all three" only for three
+        shapes = [s for s in self.lang["several_of"]
+                  if not (s.startswith("both") and count != 2) and not (s.startswith("all") and count == 2)]
+        phrase = self.rng.choice(shapes).format(number=self.lang["numbers"][count], plural=self._plural(kind))
+        steps = []
+        for _ in range(count):
+            steps += self._move(kind, dest, self._after(state, steps))
+        return self._say(what, obj=phrase, loc=dest), steps
+
+    def _task_at_place(self, state):
+        """'everything on the table': each object at one place, moved one after the other."""
+        place = self.rng.choice(self.places)
+        here = sorted(n for n, at in state.objects.items() if at == place)
+        what, dest = self._destination()
+        if not 2 <= len(here) <= 3 or dest == place:
+            raise _Unsuitable
+        steps = []
+        for name in here:
+            steps += self._move(base_object_name(name), dest, self._after(state, steps))
+        phrase = self.rng.choice(self.lang["at_place"]).format(loc=place)
+        return self._say(what, obj=phrase, loc=dest), steps
+
+    def _task_three_of(self, state):
+        """'three drinks': three kinds of a category when three or more are present."""
+        nouns = self.lang["attribute_nouns"]
+        what, dest = self._destination()
+        groups = {a: [k for k in self._placed(state) if a in self.kitchen.objects[k].attributes
+                      and state.objects.get(k) != dest] for a in nouns}
+        groups = {a: ks for a, ks in groups.items() if len(ks) >= 3}
+        if not groups:
+            raise _Unsuitable
+        attribute = self.rng.choice(sorted(groups))
+        steps = []
+        for kind in self.rng.sample(groups[attribute], 3):
+            steps += self._move(kind, dest, self._after(state, steps))
+        return self._say(what, obj=f"{self.lang['numbers'][3]} {nouns[attribute][1]}", loc=dest), steps
 
 
 def training_texts(example: PlanExample, human: str = "Human: {instruction}", robot: str = "Robot:",

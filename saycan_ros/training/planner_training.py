@@ -26,8 +26,8 @@ from saycan_ros.core.errors import ConfigError, SayCanError
 from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.eval.episodes import evaluation_instructions
 from saycan_ros.training.plan_data import (
-    FAILURES_VERSION, GENERATOR_VERSION, REPEATED_FAILURES_VERSION, PlanDataGenerator, PlanExample, load_language,
-    training_texts,
+    COUNTED_VERSION, FAILURES_VERSION, GENERATOR_VERSION, REPEATED_FAILURES_VERSION, PlanDataGenerator, PlanExample,
+    load_language, training_texts,
 )
 
 PROMPT_YAML = """# The prompt an adapter was trained with (saycan train planner): no preamble, no examples.
@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat-fraction", type=float, default=0.0,
                    help="of the plans with a failure, the share whose retry fails once more before it succeeds "
                         "(generator version 3)")
+    p.add_argument("--counted-fraction", type=float, default=0.0,
+                   help="share of examples from the counting tasks: several of one kind, everything at one place, "
+                        "three of a category (generator version 4)")
     p.add_argument("--init-adapter", default="", metavar="FOLDER",
                    help="start from this adapter's weights (same rank) instead of zero: continue a trained adapter")
     return p
@@ -132,14 +135,15 @@ def train(args, argv: Sequence[str] = ()) -> int:
     kitchen = load_kitchen(args.kitchen)
     generator = PlanDataGenerator(kitchen, load_language(args.language), seed=args.seed,
                                   exclude=evaluation_instructions(), failure_fraction=args.failure_fraction,
-                                  repeat_fraction=args.repeat_fraction)
+                                  repeat_fraction=args.repeat_fraction, counted_fraction=args.counted_fraction)
     examples = generator.generate(args.examples, max_tries=args.examples * 50)
     if len(examples) < args.batch_size:
         raise ConfigError(f"the generator made only {len(examples)} examples from {kitchen.source}")
     validation = PlanDataGenerator(kitchen, load_language(args.language), seed=args.seed + 10_000,
                                    exclude={e.instruction for e in examples} | evaluation_instructions(),
                                    failure_fraction=args.failure_fraction,
-                                   repeat_fraction=args.repeat_fraction).generate(max(16, args.examples // 20))
+                                   repeat_fraction=args.repeat_fraction,
+                                   counted_fraction=args.counted_fraction).generate(max(16, args.examples // 20))
 
     torch.manual_seed(args.seed)
     # "none": train on the plain base model, never on top of the packaged adapter
@@ -219,6 +223,7 @@ def train(args, argv: Sequence[str] = ()) -> int:
             "batch_size": args.batch_size, "lr": args.lr, "kitchen": _shown_path(kitchen.source),
             "generator_version": data_version(args), "failure_fraction": args.failure_fraction,
             "repeat_fraction": args.repeat_fraction,
+            "counted_fraction": args.counted_fraction,
             "init_adapter": _shown_path(args.init_adapter) if args.init_adapter else "",
             "train_loss_last10": sum(losses[-10:]) / len(losses[-10:]),
             "validation_loss": val_loss, "validation_examples": len(validation)}
@@ -241,6 +246,8 @@ def _shown_path(path: str) -> str:
 
 
 def data_version(args) -> int:
+    if args.counted_fraction:
+        return COUNTED_VERSION
     if not args.failure_fraction:
         return GENERATOR_VERSION
     return REPEATED_FAILURES_VERSION if args.repeat_fraction else FAILURES_VERSION
@@ -249,7 +256,7 @@ def data_version(args) -> int:
 def _config(args, n_examples: int) -> dict:
     return {k: getattr(args, k) for k in ("seed", "examples", "epochs", "batch_size", "lr", "rank", "alpha",
                                           "model", "kitchen", "language", "failure_fraction", "repeat_fraction",
-                                          "init_adapter")
+                                          "counted_fraction", "init_adapter")
             } | {"n": n_examples, "generator": data_version(args)}
 
 

@@ -100,3 +100,13 @@ def test_train_planner_lowers_the_loss_resumes_and_its_adapter_loads(tmp_path, c
     assert continued[0] < 0.5 * losses[0]
     assert json.loads((tmp_path / "continued" / "adapter.json").read_text())["generator_version"] == 2
     assert main(more[:-4] + ["--rank", "8", "--fresh"]) == 2  # another rank: a clear error
+
+
+@pytest.mark.parametrize("flags, version", [([], 1), (["--failure-fraction", "0.3"], 2),
+                                            (["--failure-fraction", "0.3", "--repeat-fraction", "0.35"], 3),
+                                            (["--counted-fraction", "0.25"], 4),
+                                            (["--failure-fraction", "0.3", "--counted-fraction", "0.25"], 4)])
+def test_the_adapter_card_records_the_generator_version_its_flags_select(flags, version):
+    from saycan_ros.training.planner_training import build_parser, data_version
+
+    assert data_version(build_parser().parse_args(flags)) == version

@@ -122,3 +122,53 @@ def test_a_bad_language_file_gets_a_clear_error(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_language(path)
+
+
+def test_counting_tasks_move_every_object_they_name_and_leave_versions_1_to_3_unchanged(kitchen):
+    """Version 4: 'the three apples', 'everything on the table', 'three drinks'. Each plan, run in the
+    symbolic kitchen from a start that the test rebuilds, puts exactly the named objects at the
+    destination; counted_fraction 0 gives the earlier versions' data."""
+    language = load_language()
+    version3 = PlanDataGenerator(kitchen, language, seed=8, failure_fraction=0.3, repeat_fraction=0.35).generate(150)
+    assert PlanDataGenerator(kitchen, language, seed=8, failure_fraction=0.3, repeat_fraction=0.35,
+                             counted_fraction=0.0).generate(150) == version3
+    generator = PlanDataGenerator(kitchen, language, seed=8, counted_fraction=0.3)
+    examples = generator.generate(400)
+    tasks = Counter(e.task for e in examples)
+    assert {"several", "at_place", "three_of"} <= set(tasks)
+    assert 0.15 < sum(tasks[t] for t in ("several", "at_place", "three_of")) / len(examples) < 0.4
+    several = [e for e in examples if e.task == "several"]
+    for ex in several:
+        moved = [s for s in ex.steps if s.startswith("put down")]
+        words = ex.instruction.split()
+        count = 2 if "both" in words or "two" in words else 3
+        assert "three" in words or count == 2, ex.instruction
+        assert len(moved) == count and len(set(moved)) == 1, ex  # the same kind, once per instance
+    assert any("both" in e.instruction for e in several) and any("three" in e.instruction for e in several)
+    chips = [e for e in several if e.steps[0].endswith("chips")]
+    assert chips and all("bags of" in e.instruction for e in chips)  # the language file's plural, not "chipss"
+    for ex in (e for e in examples if e.task == "three_of"):
+        assert len({s for s in ex.steps if s.startswith("put down")}) == 3, ex  # three different kinds
+    assert not any("all two" in e.instruction or ("both" in e.instruction and "three" in e.instruction)
+                   for e in examples)
+
+
+def test_everything_at_a_place_moves_what_is_there_and_nothing_else(kitchen):
+    from saycan_ros.core.world import SymbolicRunner
+
+    generator = PlanDataGenerator(kitchen, load_language(), seed=0, counted_fraction=1.0)
+    state = initial_state(kitchen, {"robot": {"at": "user"},
+                                    "objects": {"apple": "table", "coke can": "table", "sponge": "far counter"}})
+    results = set()
+    for _ in range(200):
+        try:
+            text, steps = generator._task_at_place(state)
+        except Exception:  # a place with fewer than two objects, or the destination itself
+            continue
+        runner = SymbolicRunner(kitchen, state)
+        for step in steps:
+            assert runner.run(generator.library.get(step)).success, (text, steps)
+        moved = {n for n, at in runner.state.objects.items() if at != state.objects[n]}
+        assert moved == {"apple", "coke can"}, (text, steps)
+        results.add(text.split(" on the table")[0] if "on the table" in text else text)
+    assert results  # the table is the only place with two objects: each draw that fits moves both
