@@ -220,6 +220,11 @@ class PlanDataGenerator:
         return self.rng.choice(self.lang[shape]).format(**slots)
 
     # -- plans ---------------------------------------------------------------------------------
+    def _destination(self) -> tuple[str, str]:
+        """A task verb and where it takes the object: deliver (the user), throw (the trash), place."""
+        what = self.rng.choice(["deliver", "place", "throw"])
+        return what, {"deliver": USER, "throw": DISPOSAL}.get(what) or self.rng.choice(self.places)
+
     def _move(self, kind: str, dest: str, state: KitchenState, find: bool = True) -> list[str]:
         """Skills that bring an object of `kind` to `dest` (the user or a place)."""
         steps = []
@@ -284,8 +289,7 @@ class PlanDataGenerator:
     def _task_held(self, state):
         kind = base_object_name(state.holding)
         ref = self._reference(kind, state)
-        what = self.rng.choice(["deliver", "place", "throw"])
-        dest = {"deliver": USER, "throw": DISPOSAL}.get(what) or self.rng.choice(self.places)
+        what, dest = self._destination()
         if self.rng.random() < 0.6:
             obj = f"{ref} {self.rng.choice(self.lang['held_suffix'])}"
             text = self._say(what, obj=obj, loc=dest)
@@ -319,8 +323,7 @@ class PlanDataGenerator:
         if len(kinds) < 2:
             raise _Unsuitable
         a, b = self.rng.sample(kinds, 2)
-        what = self.rng.choice(["deliver", "place", "throw"])
-        dest = {"deliver": USER, "throw": DISPOSAL}.get(what) or self.rng.choice(self.places)
+        what, dest = self._destination()
         if state.objects.get(a) == dest or state.objects.get(b) == dest:
             raise _Unsuitable
         objs = f"{self._reference(a, state)} and {self._reference(b, state)}"
@@ -339,8 +342,7 @@ class PlanDataGenerator:
         nouns = self.lang["attribute_nouns"]
         groups = {a: [k for k in self._placed(state) if a in self.kitchen.objects[k].attributes] for a in nouns}
         groups = {a: ks for a, ks in groups.items() if 2 <= len(ks) <= 3}
-        what = self.rng.choice(["deliver", "place", "throw"])
-        dest = {"deliver": USER, "throw": DISPOSAL}.get(what) or self.rng.choice(self.places)
+        what, dest = self._destination()
         if not groups:
             raise _Unsuitable
         attribute = self.rng.choice(sorted(groups))
@@ -359,10 +361,6 @@ class PlanDataGenerator:
         return self._say(what, obj=phrase, loc=dest), steps
 
     # -- counting tasks (version 4) ------------------------------------------------------------
-    def _destination(self) -> tuple[str, str]:
-        what = self.rng.choice(["deliver", "place", "throw"])
-        return what, {"deliver": USER, "throw": DISPOSAL}.get(what) or self.rng.choice(self.places)
-
     def _plural(self, kind: str) -> str:
         return self.lang["plurals"].get(kind) or kind + ("es" if kind.endswith(("ch", "sh", "x")) else "s")
 
