@@ -247,6 +247,11 @@ class PlanDataGenerator:
             raise _Unsuitable
         return kinds
 
+    def _categories(self, state: KitchenState) -> dict[str, list[str]]:
+        """Noun attribute -> the placed kinds that have it ('fruit' -> ['apple', 'banana'])."""
+        placed = self._placed(state)
+        return {a: [k for k in placed if a in self.kitchen.objects[k].attributes] for a in self.lang["attribute_nouns"]}
+
     def _after(self, state: KitchenState, steps: Sequence[str], strict: bool = False) -> KitchenState:
         """The state after the steps in the symbolic kitchen; `strict`: every step must succeed."""
         for text in steps:
@@ -340,8 +345,7 @@ class PlanDataGenerator:
     def _task_group(self, state):
         """'all the X' / 'two X': every present kind with a noun attribute (or two instances of a kind)."""
         nouns = self.lang["attribute_nouns"]
-        groups = {a: [k for k in self._placed(state) if a in self.kitchen.objects[k].attributes] for a in nouns}
-        groups = {a: ks for a, ks in groups.items() if 2 <= len(ks) <= 3}
+        groups = {a: ks for a, ks in self._categories(state).items() if 2 <= len(ks) <= 3}
         what, dest = self._destination()
         if not groups:
             raise _Unsuitable
@@ -371,9 +375,10 @@ class PlanDataGenerator:
             raise _Unsuitable
         kind = self.rng.choice(several)
         what, dest = self._destination()
-        count = len(instances_of(state, kind))
-        if any(state.objects[n] == dest for n in instances_of(state, kind)):
+        instances = instances_of(state, kind)
+        if any(state.objects[n] == dest for n in instances):
             raise _Unsuitable
+        count = len(instances)
         # "both" only for two, "all three" only for three
         shapes = [s for s in self.lang["several_of"]
                   if not (s.startswith("both") and count != 2) and not (s.startswith("all") and count == 2)]
@@ -400,8 +405,7 @@ class PlanDataGenerator:
         """'three drinks': three kinds of a category when three or more are present."""
         nouns = self.lang["attribute_nouns"]
         what, dest = self._destination()
-        groups = {a: [k for k in self._placed(state) if a in self.kitchen.objects[k].attributes
-                      and state.objects.get(k) != dest] for a in nouns}
+        groups = {a: [k for k in ks if state.objects.get(k) != dest] for a, ks in self._categories(state).items()}
         groups = {a: ks for a, ks in groups.items() if len(ks) >= 3}
         if not groups:
             raise _Unsuitable

@@ -133,17 +133,16 @@ def train(args, argv: Sequence[str] = ()) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     kitchen = load_kitchen(args.kitchen)
-    generator = PlanDataGenerator(kitchen, load_language(args.language), seed=args.seed,
-                                  exclude=evaluation_instructions(), failure_fraction=args.failure_fraction,
-                                  repeat_fraction=args.repeat_fraction, counted_fraction=args.counted_fraction)
+    language, excluded = load_language(args.language), evaluation_instructions()
+    data_mix = {"failure_fraction": args.failure_fraction, "repeat_fraction": args.repeat_fraction,
+                "counted_fraction": args.counted_fraction}
+    generator = PlanDataGenerator(kitchen, language, seed=args.seed, exclude=excluded, **data_mix)
     examples = generator.generate(args.examples, max_tries=args.examples * 50)
     if len(examples) < args.batch_size:
         raise ConfigError(f"the generator made only {len(examples)} examples from {kitchen.source}")
-    validation = PlanDataGenerator(kitchen, load_language(args.language), seed=args.seed + 10_000,
-                                   exclude={e.instruction for e in examples} | evaluation_instructions(),
-                                   failure_fraction=args.failure_fraction,
-                                   repeat_fraction=args.repeat_fraction,
-                                   counted_fraction=args.counted_fraction).generate(max(16, args.examples // 20))
+    validation = PlanDataGenerator(kitchen, language, seed=args.seed + 10_000,
+                                   exclude={e.instruction for e in examples} | excluded,
+                                   **data_mix).generate(max(16, args.examples // 20))
 
     torch.manual_seed(args.seed)
     # "none": train on the plain base model, never on top of the packaged adapter
