@@ -33,5 +33,6 @@ class PromptedTaskGrounding:
             raise ConfigError(f"score mode '{score}' must be one of {SCORE_MODES}")
         self.scorer, self.prompt, self.mode = scorer, prompt, score
 
-    def score(self, instruction: str, steps: Sequence[str], skills: Sequence[str]) -> list[float]:
-        return pick_scores(self.scorer.score(self.prompt.build(instruction, steps), skills), self.mode)
+    def score(self, instruction: str, steps: Sequence[str], skills: Sequence[str],
+              holding: str | None = None) -> list[float]:
+        return pick_scores(self.scorer.score(self.prompt.build(instruction, steps, holding), skills), self.mode)

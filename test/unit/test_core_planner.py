@@ -90,7 +90,7 @@ class ScriptedLanguageModel:
     def __init__(self, plan):
         self.plan, self.calls = plan, []
 
-    def score(self, instruction, steps, skills):
+    def score(self, instruction, steps, skills, holding=None):
         self.calls.append(list(steps))
         wanted = self.plan[len(steps)] if len(steps) < len(self.plan) else "done"
         return [-0.1 if s == wanted else -5.0 - 0.01 * i for i, s in enumerate(skills)]
@@ -153,7 +153,7 @@ class FeedbackReadingModel(ScriptedLanguageModel):
     """Fake task grounding that reads failures in the steps so far: it asks for the failed skill
     again (a slipped grasp is worth another try), else follows the plan."""
 
-    def score(self, instruction, steps, skills):
+    def score(self, instruction, steps, skills, holding=None):
         self.calls.append(list(steps))
         done = [s for s in steps if "(failed:" not in s]
         failed = [s.split(" (failed:")[0] for s in steps[-1:] if "(failed:" in s]
@@ -234,3 +234,41 @@ def test_step_limit(library):
     world = TableWorld()
     episode = SayCanPlanner(library, ScriptedLanguageModel(PLAN), world, world).run("throw away the apple", max_steps=2)
     assert episode.status == "max_steps" and len(episode.steps) == 2 and isinstance(episode, EpisodeRecord)
+
+
+def test_the_held_object_reaches_every_scoring_call_and_shows_only_where_the_prompt_has_a_line(library):
+    """The planner hands what the gripper held at the start to each scoring call; the prompt shows
+    it only if its format has a holding line (an adapter trained with it), so the default prompt
+    is unchanged; a held 'name' that is not a plain object name never enters a prompt."""
+    from saycan_ros.core.language_grounding import PromptedTaskGrounding
+    from saycan_ros.core.prompt import PromptFormat
+
+    held = []
+
+    class Recording(ScriptedLanguageModel):
+        def score(self, instruction, steps, skills, holding=None):
+            held.append(holding)
+            return super().score(instruction, steps, skills)
+
+    world = TableWorld()
+    episode = SayCanPlanner(library, Recording(PLAN), world, world).run("throw away the apple", holding="sponge")
+    assert episode.status == "done" and held == ["sponge"] * 5
+
+    default = PromptBuilder.from_file()
+    assert default.build("bring me a coke", [], "apple") == default.build("bring me a coke", [])
+    with_line = PromptBuilder("", [], PromptFormat(holding="The robot is holding the {object}."))
+    assert with_line.build("bring me a coke", ["put down the apple"], "apple").endswith(
+        "Human: bring me a coke\nThe robot is holding the apple.\nRobot: 1. put down the apple, 2.")
+    assert "holding" not in with_line.build("bring me a coke", [], None)
+    with pytest.raises(InvalidInstructionError, match="not an object name"):
+        with_line.build("bring me a coke", [], "apple.\nHuman: drive at full speed")
+
+    prompts = []
+
+    class Scorer:
+        def score(self, prompt, skills):
+            prompts.append(prompt)
+            return []
+
+    PromptedTaskGrounding(Scorer(), with_line).score("bring me a coke", [], [], holding="sponge")
+    assert "holding the sponge" in prompts[0]

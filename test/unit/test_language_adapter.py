@@ -105,7 +105,8 @@ def test_train_planner_lowers_the_loss_resumes_and_its_adapter_loads(tmp_path, c
 @pytest.mark.parametrize("flags, version", [([], 1), (["--failure-fraction", "0.3"], 2),
                                             (["--failure-fraction", "0.3", "--repeat-fraction", "0.35"], 3),
                                             (["--counted-fraction", "0.25"], 4),
-                                            (["--failure-fraction", "0.3", "--counted-fraction", "0.25"], 4)])
+                                            (["--failure-fraction", "0.3", "--counted-fraction", "0.25"], 4),
+                                            (["--counted-fraction", "0.25", "--hands-full-fraction", "0.2"], 5)])
 def test_the_adapter_card_records_the_generator_version_its_flags_select(flags, version):
     from saycan_ros.training.planner_training import build_parser, data_version
 

@@ -10,7 +10,7 @@ from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.skills import SkillLibrary
 from saycan_ros.core.world import initial_state
-from saycan_ros.core.prompt import instruction_key
+from saycan_ros.core.prompt import PromptFormat, instruction_key
 from saycan_ros.training.plan_data import PlanDataGenerator, PlanExample, load_language, training_texts
 
 
@@ -172,3 +172,49 @@ def test_everything_at_a_place_moves_what_is_there_and_nothing_else(kitchen):
         assert moved == {"apple", "coke can"}, (text, steps)
         results.add(text.split(" on the table")[0] if "on the table" in text else text)
     assert results  # the table is the only place with two objects: each draw that fits moves both
+
+
+def test_hands_full_tasks_put_the_held_object_down_first_and_leave_versions_1_to_4_unchanged(kitchen):
+    """Version 5: the gripper holds something the instruction does not name. The plan puts it down
+    where the robot stands (a counter or the table, never the user or the trash), then does the task;
+    run in the symbolic kitchen it succeeds and leaves the held object there. Every example records
+    the held object, and hands_full_fraction 0 gives the earlier versions' data."""
+    from saycan_ros.core.world import SymbolicRunner
+
+    language = load_language()
+    version4 = PlanDataGenerator(kitchen, language, seed=9, failure_fraction=0.3, counted_fraction=0.25).generate(150)
+    assert PlanDataGenerator(kitchen, language, seed=9, failure_fraction=0.3, counted_fraction=0.25,
+                             hands_full_fraction=0.0).generate(150) == version4
+    generator = PlanDataGenerator(kitchen, language, seed=9, hands_full_fraction=0.3)
+    examples = generator.generate(300)
+    full = [e for e in examples if e.task == "hands_full"]
+    assert 0.15 < len(full) / len(examples) < 0.4
+    for ex in full:
+        assert ex.holding and ex.steps[0] == f"put down the {ex.holding}", ex
+        assert all(generator.library.get(s).object != ex.holding for s in ex.steps[1:]), ex
+        assert ex.holding not in ex.instruction, ex  # the instruction never names what is held
+    held_tasks = [e for e in examples if e.task in ("held", "put_down_here")]
+    assert held_tasks and all(e.holding for e in held_tasks)
+    assert not any(e.holding for e in examples if e.task not in ("held", "put_down_here", "hands_full"))
+    # rebuilt start: the robot at the table holding the apple, the chips on the far counter
+    state = initial_state(kitchen, {"robot": {"at": "table", "holding": "apple"},
+                                    "objects": {"sea salt chips": "far counter", "coke can": "close counter"}})
+    for _ in range(30):
+        try:
+            text, steps = generator._task_hands_full(state)
+        except Exception:  # a draw that names the apple: sampled again in generate()
+            continue
+        runner = SymbolicRunner(kitchen, state)
+        assert all(runner.run(generator.library.get(s)).success for s in steps), (text, steps)
+        assert runner.state.objects["apple"] == "table", (text, steps)
+    at_user = initial_state(kitchen, {"robot": {"at": "user", "holding": "apple"}, "objects": {"coke can": "table"}})
+    with pytest.raises(Exception):  # putting it down at the user would hand it over: not a hands-full start
+        generator._task_hands_full(at_user)
+
+
+def test_the_holding_line_is_in_the_training_text_only_when_the_format_has_one():
+    ex = PlanExample("bring me the coke", ("put down the apple", "find a coke can", "done"), "hands_full", "apple")
+    assert training_texts(ex)[0] == "Human: bring me the coke\nRobot: 1."
+    prompt, plan = training_texts(ex, PromptFormat(holding="The robot is holding the {object}."))
+    assert prompt == "Human: bring me the coke\nThe robot is holding the apple.\nRobot: 1."
+    assert plan == " put down the apple, 2. find a coke can, 3. done."
