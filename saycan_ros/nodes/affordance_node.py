@@ -34,6 +34,7 @@ from trajectory_msgs.msg import JointTrajectory
 from saycan_msgs.msg import PlanStatus
 from saycan_msgs.srv import GetAffordances
 from saycan_ros.affordance.base import AffordanceUnavailable
+from saycan_ros.affordance.features import UNKNOWN_HELD
 from saycan_ros.affordance.factory import make_affordance_model
 from saycan_ros.affordance.perception_model import PerceptionAffordance, PerceptionObservation, SearchMemory
 from saycan_ros.affordance.value_function import AffordanceParams
@@ -270,6 +271,8 @@ class AffordanceNode(Node):
                 response.observation_stamp = stamp
                 features = self.perception.last_result.features if self.perception.last_result else None
                 self.get_logger().debug(f"features: {features}")
+                if features is not None and features.holding not in (None, UNKNOWN_HELD):
+                    response.holding = features.holding
             else:
                 probabilities = self.model.estimate(skills)
                 response.observation_stamp = self.get_clock().now().to_msg()

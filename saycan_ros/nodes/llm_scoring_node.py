@@ -80,7 +80,7 @@ class LlmScoringNode(Node):
     def _score(self, request: ScoreSkills.Request, response: ScoreSkills.Response) -> ScoreSkills.Response:
         started = time.perf_counter()
         try:
-            prompt = self.prompt.build(request.instruction, list(request.steps_so_far))
+            prompt = self.prompt.build(request.instruction, list(request.steps_so_far), request.holding or None)
             scores = self.scorer.score(prompt, list(request.skills))
         except SayCanError as exc:  # a bad request, or (openai) the server is down or too slow
             unavailable = getattr(exc, "unreachable", False)

@@ -76,9 +76,11 @@ class RosGrounding:
         self.node, self.feedback, self.should_cancel = node, feedback, should_cancel
         self.last_skill_error = 0
 
-    def score(self, instruction: str, steps: Sequence[str], skills: Sequence[str]) -> list[float]:
+    def score(self, instruction: str, steps: Sequence[str], skills: Sequence[str],
+              holding: str | None = None) -> list[float]:
         self.feedback("scoring")
-        req = ScoreSkills.Request(instruction=instruction, steps_so_far=list(steps), skills=list(skills))
+        req = ScoreSkills.Request(instruction=instruction, steps_so_far=list(steps), skills=list(skills),
+                                  holding=holding or "")
         res = self._call(self.node.score_client, req, self.node.p["scoring_timeout_s"], "llm_scoring_node")
         if not res.success:
             if res.error_msg.startswith(BACKEND_UNAVAILABLE):  # the node is up, its model server is not
@@ -97,6 +99,22 @@ class RosGrounding:
         if len(res.probabilities) != len(skills):
             raise SayCanError(f"affordance_node returned {len(res.probabilities)} values for {len(skills)} skills")
         return list(res.probabilities)
+
+    def held_object(self) -> str | None:
+        """What affordance_node sees in the gripper now (None: nothing, not identified, or no
+        observation yet: the first step then reports the affordance node's error itself, after
+        waiting for a dead node to come back, which this query does not)."""
+        try:
+            res = call_service(self.node.affordance_client, GetAffordances.Request(skills=[]),
+                               self.node.p["affordance_timeout_s"], self.node.p["service_wait_s"],
+                               should_cancel=self.should_cancel)
+        except SayCanError as exc:
+            self.node.get_logger().info(f"what the gripper holds is not known: {exc}")
+            return None
+        held = (res.holding or None) if res.success else None
+        if held:
+            self.node.get_logger().info(f"the gripper holds the {held} as the instruction begins")
+        return held
 
     def _call(self, client, request, timeout_s: float, server_node: str):
         """call_service that waits service_restart_wait_s for a server that died to come back (the
@@ -291,7 +309,7 @@ class PlannerNode(Node):
                                 on_step=on_step, should_stop=should_cancel,
                                 final_codes=frozenset({ExecuteSkill.Result.EMERGENCY_STOP}))
         try:
-            episode = planner.run(instruction, max_steps or None)
+            episode = planner.run(instruction, max_steps or None, holding=grounding.held_object())
         except InvalidInstructionError as exc:
             code = Result.EMPTY_INSTRUCTION if isinstance(exc, EmptyInstructionError) else Result.INVALID_INSTRUCTION
             return None, code, str(exc)

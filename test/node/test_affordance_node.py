@@ -48,13 +48,13 @@ class FakeRobot(Node):
         self.seg, self.depth = render_scene(SCENE, GEOM.default_camera, GEOM.mount, KITCHEN)
         self.sec = 50
 
-    def publish_frame(self, depth_encoding: str = "32FC1") -> None:
+    def publish_frame(self, depth_encoding: str = "32FC1", gripper: float = 0.06) -> None:
         self.sec += 1
         stamp = Time(sec=self.sec, nanosec=0)
         frame = "camera_color_optical_frame"
         self.info_pub.publish(make_camera_info(GEOM.default_camera, stamp, frame))
         joints = JointState(name=["joint_lift", "joint_arm", "joint_gripper_left", "joint_gripper_right"],
-                            position=[0.6, 0.0, 0.06, 0.06])
+                            position=[0.6, 0.0, gripper, gripper])
         self.joint_pub.publish(joints)
         odom = Odometry()
         odom.pose.pose.position.x, odom.pose.pose.orientation.w = 1.2, 1.0  # at the close counter
@@ -125,6 +125,28 @@ def test_answers_from_published_images_then_errors_without_dying(ros_context):
             wait_for(lambda: "stale" in robot.ask(["done"]).error_msg, 20, "a stale-camera error")
             # ... and it recovers when frames come back.
             assert publish_until_served(robot, ["pick up the apple"]).success
+    finally:
+        node.destroy_node()
+        robot.destroy_node()
+
+
+def test_the_answer_says_what_the_gripper_holds(ros_context):
+    """The planner asks with no skills at the start of an instruction to learn what is held (the
+    language model's prompt may show it): '' when the fingers are open, the object once known."""
+    node = make_node(ros_context, max_observation_age_s=3.0)
+    robot = FakeRobot(ros_context)
+    try:
+        with Spinner(ros_context, node, robot):
+            wait_for(lambda: robot.client.service_is_ready(), 20, "the get_affordances service")
+            res = publish_until_served(robot, [])
+            assert res.success and list(res.probabilities) == [] and res.holding == ""
+
+            def held() -> str:
+                robot.publish_frame(gripper=0.02)  # fingers stopped part-way: something between them
+                node.model._held_memory = "apple"  # identified as it was picked up (set again: an
+                return robot.ask([]).holding       # open-gripper frame still queued clears it)
+            wait_for(lambda: held() == "apple", 20, "the held apple in the answer")
+            wait_for(lambda: (robot.publish_frame(), robot.ask([]).holding)[1] == "", 20, "the open gripper")
     finally:
         node.destroy_node()
         robot.destroy_node()

@@ -42,13 +42,13 @@ Result = ExecuteInstruction.Result
 class FakeRobotSide(Node):
     """Test fake of llm_scoring_node + affordance_node + skill_executor_node."""
 
-    def __init__(self, context, plan=PLAN, failing=(), skill_seconds=0.0, slow=None, serve_scores=True):
+    def __init__(self, context, plan=PLAN, failing=(), skill_seconds=0.0, slow=None, serve_scores=True, holding=""):
         """`slow`: the skills that take `skill_seconds` (default: all); `serve_scores=False` leaves
-        score_skills to another server."""
+        score_skills to another server; `holding`: what the affordance side sees in the gripper."""
         super().__init__("fake_robot_side", context=context)
         group = ReentrantCallbackGroup()
         self.plan, self.failing, self.skill_seconds, self.slow = plan, set(failing), skill_seconds, slow
-        self.executed, self.score_requests = [], []
+        self.executed, self.score_requests, self.score_holding, self.holding = [], [], [], holding
         if serve_scores:
             self.create_service(ScoreSkills, "score_skills", self._score, callback_group=group)
         self.create_service(GetAffordances, "get_affordances", self._afford, callback_group=group)
@@ -57,6 +57,7 @@ class FakeRobotSide(Node):
 
     def _score(self, req, res):
         self.score_requests.append(list(req.steps_so_far))
+        self.score_holding.append(req.holding)
         wanted = self.plan[len(req.steps_so_far)] if len(req.steps_so_far) < len(self.plan) else "done"
         res.success = True
         res.log_likelihoods = [-0.5 if s == wanted else -6.0 for s in req.skills]
@@ -67,6 +68,7 @@ class FakeRobotSide(Node):
     def _afford(self, req, res):
         res.success = True
         res.probabilities = [0.9] * len(req.skills)
+        res.holding = self.holding
         return res
 
     def _run(self, goal_handle):
@@ -122,7 +124,7 @@ def send(client: ActionClient, instruction: str, feedback=None, max_steps: int =
 
 
 def test_plans_through_the_services_until_done(ros_context):
-    fake = FakeRobotSide(ros_context)
+    fake = FakeRobotSide(ros_context, holding="sponge")
     planner = make_planner(ros_context)
     user = Node("user", context=ros_context)
     client = ActionClient(user, ExecuteInstruction, "execute_instruction")
@@ -138,6 +140,8 @@ def test_plans_through_the_services_until_done(ros_context):
     assert list(response.result.executed_steps) == PLAN + ["done"]
     assert fake.executed == PLAN
     assert fake.score_requests[2] == PLAN[:2]  # the prompt grows by the executed skills
+    # what the gripper held as the instruction began, from the affordance side, goes with each request
+    assert fake.score_holding == ["sponge"] * 5
     chosen = [f for f in feedback if f.phase == "chosen"]
     assert [f.chosen_skill for f in chosen] == PLAN + ["done"]
     assert len(chosen[0].candidates) == 5 and chosen[0].candidates[0].skill == "find an apple"
