@@ -19,6 +19,12 @@ def kitchen():
     return load_kitchen()
 
 
+def assert_unchanged_at_zero(kitchen, language, new_fraction: str, **earlier) -> None:
+    """A later version's fraction at 0 generates exactly the earlier version's data."""
+    before = PlanDataGenerator(kitchen, language, **earlier).generate(150)
+    assert PlanDataGenerator(kitchen, language, **earlier, **{new_fraction: 0.0}).generate(150) == before
+
+
 def test_examples_are_reproducible_varied_and_plans_of_library_skills(kitchen):
     a = PlanDataGenerator(kitchen, load_language(), seed=3).generate(300)
     b = PlanDataGenerator(kitchen, load_language(), seed=3).generate(300)
@@ -129,9 +135,7 @@ def test_counting_tasks_move_every_object_they_name_and_leave_versions_1_to_3_un
     symbolic kitchen from a start that the test rebuilds, puts exactly the named objects at the
     destination; counted_fraction 0 gives the earlier versions' data."""
     language = load_language()
-    version3 = PlanDataGenerator(kitchen, language, seed=8, failure_fraction=0.3, repeat_fraction=0.35).generate(150)
-    assert PlanDataGenerator(kitchen, language, seed=8, failure_fraction=0.3, repeat_fraction=0.35,
-                             counted_fraction=0.0).generate(150) == version3
+    assert_unchanged_at_zero(kitchen, language, "counted_fraction", seed=8, failure_fraction=0.3, repeat_fraction=0.35)
     generator = PlanDataGenerator(kitchen, language, seed=8, counted_fraction=0.3)
     examples = generator.generate(400)
     tasks = Counter(e.task for e in examples)
@@ -182,9 +186,8 @@ def test_hands_full_tasks_put_the_held_object_down_first_and_leave_versions_1_to
     from saycan_ros.core.world import SymbolicRunner
 
     language = load_language()
-    version4 = PlanDataGenerator(kitchen, language, seed=9, failure_fraction=0.3, counted_fraction=0.25).generate(150)
-    assert PlanDataGenerator(kitchen, language, seed=9, failure_fraction=0.3, counted_fraction=0.25,
-                             hands_full_fraction=0.0).generate(150) == version4
+    assert_unchanged_at_zero(kitchen, language, "hands_full_fraction", seed=9, failure_fraction=0.3,
+                             counted_fraction=0.25)
     generator = PlanDataGenerator(kitchen, language, seed=9, hands_full_fraction=0.3)
     examples = generator.generate(300)
     full = [e for e in examples if e.task == "hands_full"]
