@@ -82,7 +82,7 @@ class SymbolicAffordance(FeatureAffordance):
         if state.robot_at is not None:
             for name in state.objects_at(state.robot_at):
                 visible[base_object_name(name)] = None  # no metric distances in a symbolic state
-        holding = base_object_name(state.holding) if state.holding else None
+        holding = state.held_kind
         if holding is None:  # an object recorded in the gripper counts as held too
             in_gripper = state.objects_at(GRIPPER)
             holding = base_object_name(in_gripper[0]) if in_gripper else None

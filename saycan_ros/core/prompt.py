@@ -74,7 +74,7 @@ class PromptBuilder:
         self._selected: tuple[str, str] | None = None  # (instruction, head) of the last selection
 
     def _head_for(self, examples: Sequence[PromptExample]) -> str:
-        shots = [self._dialogue(ex.instruction, ex.steps, finished=True) for ex in examples]
+        shots = [dialogue(self.fmt, ex.instruction, ex.steps, finished=True) for ex in examples]
         return "\n".join([self.preamble, *shots]) if self.preamble else "\n".join(shots)
 
     def head(self, instruction: str) -> str:
@@ -104,11 +104,7 @@ class PromptBuilder:
         """The prompt for choosing step len(steps_so_far) + 1; `holding`: the object (kind name)
         the robot held when the instruction began, shown if the format has a holding line."""
         instruction = normalize_instruction(instruction)
-        return self.head(instruction) + "\n" + self._dialogue(instruction, steps_so_far, finished=False,
-                                                              holding=holding)
-
-    def _dialogue(self, instruction: str, steps: Sequence[str], finished: bool, holding: str | None = None) -> str:
-        return dialogue(self.fmt, instruction, steps, finished, holding)
+        return self.head(instruction) + "\n" + dialogue(self.fmt, instruction, steps_so_far, False, holding)
 
 
 def dialogue(fmt: PromptFormat, instruction: str, steps: Sequence[str], finished: bool,

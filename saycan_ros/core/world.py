@@ -19,6 +19,11 @@ class KitchenState:
     holding: str | None                          # an object instance name ('coke can#2'), or None
     objects: dict[str, str | None] = field(default_factory=dict)  # instance -> location / GRIPPER / None
 
+    @property
+    def held_kind(self) -> str | None:
+        """The kind of the held object ('coke can' for 'coke can#2'), or None."""
+        return base_object_name(self.holding) if self.holding else None
+
     def objects_at(self, location: str) -> list[str]:
         return [name for name, at in self.objects.items() if at == location]
 

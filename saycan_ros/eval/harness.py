@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 
 from saycan_ros.core.episode import EpisodeRecord
 from saycan_ros.core.errors import ConfigError, SayCanError
-from saycan_ros.core.kitchen import Kitchen, base_object_name, config_dir, load_kitchen
+from saycan_ros.core.kitchen import Kitchen, config_dir, load_kitchen
 from saycan_ros.core.prompt import DEFAULT_RETRIEVED_EXAMPLES
 from saycan_ros.core.skills import Skill, SkillLibrary
 from saycan_ros.core.world import SymbolicRunner
@@ -109,7 +109,7 @@ def run_plan_mode(episodes: Sequence[Episode], kitchen: Kitchen, library: SkillL
                                 outcome_feedback=outcome_feedback, failure_penalty=failure_penalty)
         try:
             # what the gripper holds is known to the robot from the start (its gripper sensing)
-            record = planner.run(ep.instruction, holding=base_object_name(start.holding) if start.holding else None)
+            record = planner.run(ep.instruction, holding=start.held_kind)
         except SayCanError as exc:  # an instruction the planner refuses
             record = EpisodeRecord(ep.instruction, status="error", error_msg=str(exc))
         result = judge(ep, record, runner.state, library, kitchen)

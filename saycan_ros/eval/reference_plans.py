@@ -243,7 +243,7 @@ def reference_goal(start: KitchenState, end: KitchenState) -> list:
     total = Counter(base_object_name(n) for n in start.objects)
     for (kind, at), count in sorted(per_place.items()):
         goal.append(ObjectAt(kind, at) if count == 1 and total[kind] == 1 else CountAt(count, (kind,), at))
-    goal.append(Holding(base_object_name(end.holding) if end.holding else None))
+    goal.append(Holding(end.held_kind))
     if not moved:
         goal.append(RobotAt(end.robot_at))
     return goal

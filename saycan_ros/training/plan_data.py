@@ -156,8 +156,7 @@ class PlanDataGenerator:
             return None
         if self.failure_fraction and self.failure_rng.random() < self.failure_fraction:
             steps = self._with_failure(steps)
-        held = base_object_name(state.holding) if state.holding else None
-        return PlanExample(self._polite(text), tuple(steps) + (self.done,), task, held)
+        return PlanExample(self._polite(text), tuple(steps) + (self.done,), task, state.held_kind)
 
     # Failures a plan can meet, with the recovery a person would expect, by skill kind:
     # (error code, the steps that follow the failed one before the plan goes on)
