@@ -22,7 +22,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 from saycan_ros.core.episode import SkillOutcome
 from saycan_ros.core.errors import ConfigError
@@ -37,6 +37,8 @@ FAILURES_VERSION = 2
 REPEATED_FAILURES_VERSION = 3  # failure_fraction and repeat_fraction > 0
 COUNTED_VERSION = 4  # counted_fraction > 0 (with or without failures)
 HANDS_FULL_VERSION = 5  # hands_full_fraction > 0 (the prompt shows the held object)
+PLAIN_HELD_VERSION = 6  # plain_held_fraction > 0: held objects named plainly, not "the X you are holding"
+T = TypeVar("T")
 PLACES = ("close counter", "far counter", "table")
 LANGUAGE_KEYS = ("deliver", "place", "throw", "go", "pick", "find", "held_suffix", "held_prefix", "here_suffix",
                  "put_down_here", "sequence", "all_of", "numbers", "polite_prefix", "polite_suffix",
@@ -82,15 +84,18 @@ class PlanDataGenerator:
 
     def __init__(self, kitchen: Kitchen, language: dict[str, Any], seed: int = 0,
                  exclude: Iterable[str] = (), failure_fraction: float = 0.0, repeat_fraction: float = 0.0,
-                 counted_fraction: float = 0.0, hands_full_fraction: float = 0.0):
+                 counted_fraction: float = 0.0, hands_full_fraction: float = 0.0, plain_held_fraction: float = 0.0):
         """`failure_fraction`: the share of plans with one failed step and its recovery written in
         as the planner writes outcome feedback (core.feedback), so the model learns to read it.
         `repeat_fraction`: of those, the share where the retry fails once more before it succeeds
         (a second slip: the plan must still try again, not move on as if it held the object).
         `counted_fraction`: the share of examples drawn from the counting tasks (version 4).
-        `hands_full_fraction`: the share of tasks that start holding an unrelated object (version 5)."""
+        `hands_full_fraction`: the share of tasks that start holding an unrelated object (version 5).
+        `plain_held_fraction`: the share of held-object tasks whose instruction names the held object
+        plainly ("throw away the orange"), not as held: only the prompt's holding line says so (version 6)."""
         for name, value in (("failure_fraction", failure_fraction), ("repeat_fraction", repeat_fraction),
-                            ("counted_fraction", counted_fraction), ("hands_full_fraction", hands_full_fraction)):
+                            ("counted_fraction", counted_fraction), ("hands_full_fraction", hands_full_fraction),
+                            ("plain_held_fraction", plain_held_fraction)):
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{name} must be in [0, 1], got {value}")
         missing = [k for k in COUNTED_LANGUAGE_KEYS if k not in language] if counted_fraction else []
@@ -99,10 +104,12 @@ class PlanDataGenerator:
         self.kitchen, self.lang = kitchen, language
         self.failure_fraction, self.repeat_fraction = failure_fraction, repeat_fraction
         self.counted_fraction, self.hands_full_fraction = counted_fraction, hands_full_fraction
+        self.plain_held_fraction = plain_held_fraction
         self.rng = random.Random(seed)
         self.failure_rng = random.Random(seed + 77)  # its own stream: fraction 0 reproduces version 1
         self.counted_rng = random.Random(seed + 131)  # likewise: counted_fraction 0 reproduces versions 1-3
         self.hands_full_rng = random.Random(seed + 197)  # and hands_full_fraction 0 versions 1-4
+        self.plain_held_rng = random.Random(seed + 263)  # and plain_held_fraction 0 versions 1-5
         self.exclude = {instruction_key(t) for t in exclude}
         self.library = SkillLibrary.from_kitchen(kitchen)
         self.skill_text = {(s.kind, s.object or s.location or ""): s.text for s in self.library}
@@ -139,9 +146,12 @@ class PlanDataGenerator:
 
     def _sample_with(self, rng: random.Random, weights: Mapping[str, int]) -> PlanExample | None:
         """A task drawn from its own stream, so adding it leaves the other versions' data unchanged."""
+        return self._with_rng(rng, lambda: self._sample_from(weights))
+
+    def _with_rng(self, rng: random.Random, draw: Callable[[], T]) -> T:
         main_rng, self.rng = self.rng, rng
         try:
-            return self._sample_from(weights)
+            return draw()
         finally:
             self.rng = main_rng
 
@@ -315,6 +325,9 @@ class PlanDataGenerator:
             text = self._say(what, obj=obj, loc=dest)
         else:
             text = self._say("held_prefix", obj=ref) + " " + self._say(what, obj="it", loc=dest)
+        if self.plain_held_fraction and self.plain_held_rng.random() < self.plain_held_fraction:
+            # drawn after the usual text from its own stream, so the main stream stays that of version 5
+            text = self._with_rng(self.plain_held_rng, lambda: self._say(what, obj=ref, loc=dest))
         steps = self._move(kind, dest, state)
         if dest == state.robot_at:
             steps = [s for s in steps if not s.startswith("go to")]

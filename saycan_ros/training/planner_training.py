@@ -27,8 +27,8 @@ from saycan_ros.core.prompt import PromptFormat
 from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.eval.episodes import evaluation_instructions
 from saycan_ros.training.plan_data import (
-    COUNTED_VERSION, FAILURES_VERSION, GENERATOR_VERSION, HANDS_FULL_VERSION, REPEATED_FAILURES_VERSION,
-    PlanDataGenerator, PlanExample, load_language, training_texts,
+    COUNTED_VERSION, FAILURES_VERSION, GENERATOR_VERSION, HANDS_FULL_VERSION, PLAIN_HELD_VERSION,
+    REPEATED_FAILURES_VERSION, PlanDataGenerator, PlanExample, load_language, training_texts,
 )
 
 PROMPT_YAML = """# The prompt an adapter was trained with (saycan train planner): no preamble, no examples.
@@ -45,13 +45,18 @@ format:
 HOLDING_LINE = "The robot is holding the {object}."
 
 
+def shows_holding(args) -> bool:
+    """Generator versions 5 and 6 train with the holding line in the prompt."""
+    return bool(args.hands_full_fraction or args.plain_held_fraction)
+
+
 def prompt_format(args) -> PromptFormat:
     """The format the adapter is trained with: with a holding line from generator version 5 on."""
-    return PromptFormat(holding=HOLDING_LINE) if args.hands_full_fraction else PromptFormat()
+    return PromptFormat(holding=HOLDING_LINE) if shows_holding(args) else PromptFormat()
 
 
 def prompt_yaml(args) -> str:
-    return PROMPT_YAML + (f'  holding: "{HOLDING_LINE}"\n' if args.hands_full_fraction else "")
+    return PROMPT_YAML + (f'  holding: "{HOLDING_LINE}"\n' if shows_holding(args) else "")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hands-full-fraction", type=float, default=0.0,
                    help="share of examples that start holding an object the instruction does not name (put it "
                         "down first); the prompt then shows what the robot holds (generator version 5)")
+    p.add_argument("--plain-held-fraction", type=float, default=0.0,
+                   help="share of held-object tasks that name the held object plainly ('throw away the orange', "
+                        "not '...the orange you are holding'); the prompt shows what the robot holds (version 6)")
     p.add_argument("--init-adapter", default="", metavar="FOLDER",
                    help="start from this adapter's weights (same rank) instead of zero: continue a trained adapter")
     return p
@@ -150,7 +158,8 @@ def train(args, argv: Sequence[str] = ()) -> int:
     kitchen = load_kitchen(args.kitchen)
     language, excluded = load_language(args.language), evaluation_instructions()
     data_mix = {"failure_fraction": args.failure_fraction, "repeat_fraction": args.repeat_fraction,
-                "counted_fraction": args.counted_fraction, "hands_full_fraction": args.hands_full_fraction}
+                "counted_fraction": args.counted_fraction, "hands_full_fraction": args.hands_full_fraction,
+                "plain_held_fraction": args.plain_held_fraction}
     generator = PlanDataGenerator(kitchen, language, seed=args.seed, exclude=excluded, **data_mix)
     examples = generator.generate(args.examples, max_tries=args.examples * 50)
     if len(examples) < args.batch_size:
@@ -239,6 +248,7 @@ def train(args, argv: Sequence[str] = ()) -> int:
             "generator_version": data_version(args), "failure_fraction": args.failure_fraction,
             "repeat_fraction": args.repeat_fraction,
             "counted_fraction": args.counted_fraction, "hands_full_fraction": args.hands_full_fraction,
+            "plain_held_fraction": args.plain_held_fraction,
             "init_adapter": _shown_path(args.init_adapter) if args.init_adapter else "",
             "train_loss_last10": sum(losses[-10:]) / len(losses[-10:]),
             "validation_loss": val_loss, "validation_examples": len(validation)}
@@ -262,6 +272,8 @@ def _shown_path(path: str) -> str:
 
 
 def data_version(args) -> int:
+    if args.plain_held_fraction:
+        return PLAIN_HELD_VERSION
     if args.hands_full_fraction:
         return HANDS_FULL_VERSION
     if args.counted_fraction:
@@ -274,7 +286,8 @@ def data_version(args) -> int:
 def _config(args, n_examples: int) -> dict:
     return {k: getattr(args, k) for k in ("seed", "examples", "epochs", "batch_size", "lr", "rank", "alpha",
                                           "model", "kitchen", "language", "failure_fraction", "repeat_fraction",
-                                          "counted_fraction", "hands_full_fraction", "init_adapter")
+                                          "counted_fraction", "hands_full_fraction", "plain_held_fraction",
+                                          "init_adapter")
             } | {"n": n_examples, "generator": data_version(args)}
 
 

@@ -215,6 +215,23 @@ def test_hands_full_tasks_put_the_held_object_down_first_and_leave_versions_1_to
         generator._task_hands_full(at_user)
 
 
+def test_plain_held_tasks_name_the_held_object_without_saying_it_is_held(kitchen):
+    """Version 6: some held-object instructions name the object plainly ("throw away the orange");
+    only the prompt's holding line says it is in the gripper. The plan is unchanged (no find, no
+    pick), and plain_held_fraction 0 gives version 5's data."""
+    language = load_language()
+    assert_unchanged_at_zero(kitchen, language, "plain_held_fraction", seed=9, failure_fraction=0.3,
+                             hands_full_fraction=0.2)
+    held_words = [w.split(" {")[0] for w in language["held_prefix"]] + language["held_suffix"]
+    examples = PlanDataGenerator(kitchen, language, seed=9, plain_held_fraction=0.5).generate(400)
+    held = [e for e in examples if e.task == "held"]
+    plain = [e for e in held if not any(w in e.instruction for w in held_words)]
+    assert 0.3 < len(plain) / len(held) < 0.7
+    for ex in plain:
+        assert ex.holding and not any(s.startswith(("find", "pick up")) for s in ex.steps), ex
+        assert f"put down the {ex.holding}" in ex.steps, ex
+
+
 def test_the_holding_line_is_in_the_training_text_only_when_the_format_has_one():
     ex = PlanExample("bring me the coke", ("put down the apple", "find a coke can", "done"), "hands_full", "apple")
     assert training_texts(ex)[0] == "Human: bring me the coke\nRobot: 1."
