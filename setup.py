@@ -21,6 +21,7 @@ setup(
         (f"share/{PACKAGE}/config/voice", glob("config/voice/*.yaml")),
         (f"share/{PACKAGE}/models/planner-lora", glob("models/planner-lora/*")),
         (f"share/{PACKAGE}/models/planner-lora-feedback", glob("models/planner-lora-feedback/*")),
+        (f"share/{PACKAGE}/models/planner-lora-holding", glob("models/planner-lora-holding/*")),
         (f"share/{PACKAGE}/models/affordance", glob("models/affordance/*")),
     ],
     install_requires=["setuptools"],

@@ -26,18 +26,22 @@ PACKAGED = "planner-lora"  # models/<PACKAGED>: the adapter trained for config/k
 # models/<FEEDBACK>: the same, continued on plans with failures written as outcome feedback
 # (for planner_node outcome_feedback: true; docs/closed_loop.md)
 FEEDBACK = "planner-lora-feedback"
+# models/<HOLDING>: the feedback adapter continued on hands-full starts, with the held object in the
+# prompt (generator version 5; planner_node sends what the gripper holds). The default ('auto').
+HOLDING = "planner-lora-holding"
 
 
 def resolve_adapter(name: str) -> Path | None:
     """'' or 'none' -> None; 'packaged' -> models/planner-lora (None if that was never trained
-    into this checkout); 'feedback' -> models/planner-lora-feedback; else a folder path. Resolve
+    into this checkout); 'feedback' -> models/planner-lora-feedback; 'holding' ->
+    models/planner-lora-holding; else a folder path. Resolve
     'auto' with base.effective_adapter first."""
     name = name.strip()
     if name in ("", "none"):
         return None
     if name == "packaged" and not (models_dir() / PACKAGED / WEIGHTS).is_file():
         return None
-    named = {"packaged": PACKAGED, "feedback": FEEDBACK}
+    named = {"packaged": PACKAGED, "feedback": FEEDBACK, "holding": HOLDING}
     path = models_dir() / named[name] if name in named else Path(name).expanduser()
     if not (path / WEIGHTS).is_file() or not (path / META).is_file():
         raise ModelLoadError(f"no LoRA adapter at {path} (it needs {WEIGHTS} and {META}; "

@@ -35,7 +35,7 @@ DEVICES = ("cpu", "cuda", "auto")
 DTYPES = ("float32", "bfloat16", "float16")
 MODES = ("packed", "kv", "naive")
 DEFAULT_ADAPTER = "auto"
-ADAPTER_NAMES = ("auto", "none", "packaged", "feedback")  # any other adapter value is a folder
+ADAPTER_NAMES = ("auto", "none", "packaged", "feedback", "holding")  # any other adapter value is a folder
 
 
 class ScoringError(SayCanError):
@@ -155,10 +155,12 @@ class ScorerConfig:
     concurrency: int = 1  # openai: requests in flight at once
     threads: int = 0  # transformers on CPU: torch threads (0 = torch's default)
     cache_dir: str = ""  # embedded model cache ("" = $SAYCAN_CACHE or ~/.cache/saycan_ros/models)
-    # transformers: a LoRA adapter merged into the weights at load: "auto" (the packaged feedback
+    # transformers: a LoRA adapter merged into the weights at load: "auto" (the packaged holding
     # adapter with the embedded model, none with any other), "none", "packaged" (models/planner-lora,
     # trained for config/kitchen.yaml by `saycan train planner`), "feedback"
-    # (models/planner-lora-feedback: the same, continued on plans with outcome feedback), or a folder
+    # (models/planner-lora-feedback: the same, continued on plans with outcome feedback), "holding"
+    # (models/planner-lora-holding: feedback continued on hands-full starts, reads what the robot
+    # holds from its prompt), or a folder
     adapter: str = DEFAULT_ADAPTER
     extra: dict[str, Any] = field(default_factory=dict)  # backend-specific from_pretrained kwargs
 
@@ -199,9 +201,9 @@ class ScorerConfig:
 
 
 def effective_adapter(config: ScorerConfig) -> str:
-    """The adapter the scorer really uses: 'auto' means the packaged feedback adapter for the
-    embedded model on the transformers backend (it was trained on that model, and reads the
-    planner's outcome feedback, on by default) and none otherwise."""
+    """The adapter the scorer really uses: 'auto' means the packaged holding adapter for the
+    embedded model on the transformers backend (it was trained on that model, reads the planner's
+    outcome feedback, on by default, and the held object planner_node sends) and none otherwise."""
     if config.adapter != "auto":
         return config.adapter
-    return "feedback" if config.backend == "transformers" and not config.model.strip() else "none"
+    return "holding" if config.backend == "transformers" and not config.model.strip() else "none"

@@ -44,9 +44,11 @@ PARAMS = (
     Param("concurrency", _DEFAULTS.concurrency, "openai backend: requests in flight at once", positive),
     Param("threads", _DEFAULTS.threads, "torch CPU threads (0: torch's default)", non_negative),
     Param("prefix_cache", _DEFAULTS.prefix_cache, "reuse the previous call's prompt cache when the prompt only grew by the last step"),
-    Param("adapter", _DEFAULTS.adapter, "LoRA adapter merged into the model at load: auto (the feedback adapter "
+    Param("adapter", _DEFAULTS.adapter, "LoRA adapter merged into the model at load: auto (the holding adapter "
           "with the embedded model, none with any other), none, packaged (models/planner-lora), feedback "
-          "(models/planner-lora-feedback: planner-lora continued on outcome feedback, docs/closed_loop.md), or a folder from `saycan train planner`"),
+          "(models/planner-lora-feedback: planner-lora continued on outcome feedback, docs/closed_loop.md), holding "
+          "(models/planner-lora-holding: feedback continued on hands-full starts, reads ScoreSkills.holding), "
+          "or a folder from `saycan train planner`"),
     Param("cache_dir", _DEFAULTS.cache_dir, "where the embedded model is converted to ('' : $SAYCAN_CACHE or ~/.cache/saycan_ros/models)"),
     Param("prompt_file", "", "few-shot prompt (YAML); empty: the adapter's own prompt.yaml with an adapter, "
           "else the package's config/prompts.yaml"),

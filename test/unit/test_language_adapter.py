@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from saycan_ros.language.adapter import PROMPT, WEIGHTS, inject_lora, merge_adapter, resolve_adapter, save_adapter
+from saycan_ros.language.adapter import (PROMPT, WEIGHTS, adapter_prompt_file, inject_lora, merge_adapter, resolve_adapter,
+                                        save_adapter)
 from saycan_ros.language.base import ModelLoadError, ScorerConfig, effective_adapter
 
 
@@ -55,10 +56,15 @@ def test_an_adapter_that_does_not_fit_is_a_clear_error(tmp_path):
     assert resolve_adapter("packaged").name == "planner-lora" and resolve_adapter("feedback").name == "planner-lora-feedback"
     feedback = json.loads((resolve_adapter("feedback") / "adapter.json").read_text())
     assert feedback["generator_version"] == 3 and feedback["repeat_fraction"] > 0  # trained on repeated failures too
+    holding = resolve_adapter("holding")
+    assert holding.name == "planner-lora-holding" and json.loads((holding / "adapter.json").read_text())[
+        "generator_version"] == 5
+    assert "holding: " in adapter_prompt_file("holding").read_text()  # its prompt shows what the robot holds
+    assert "holding" not in adapter_prompt_file("feedback").read_text()
 
 
-def test_auto_means_the_feedback_adapter_only_for_the_embedded_model():
-    assert effective_adapter(ScorerConfig()) == "feedback"
+def test_auto_means_the_holding_adapter_only_for_the_embedded_model():
+    assert effective_adapter(ScorerConfig()) == "holding"
     assert effective_adapter(ScorerConfig(model="/some/other/model")) == "none"
     assert effective_adapter(ScorerConfig(backend="openai")) == "none"
     with pytest.raises(Exception, match="need backend transformers"):
@@ -106,7 +112,8 @@ def test_train_planner_lowers_the_loss_resumes_and_its_adapter_loads(tmp_path, c
                                             (["--failure-fraction", "0.3", "--repeat-fraction", "0.35"], 3),
                                             (["--counted-fraction", "0.25"], 4),
                                             (["--failure-fraction", "0.3", "--counted-fraction", "0.25"], 4),
-                                            (["--counted-fraction", "0.25", "--hands-full-fraction", "0.2"], 5)])
+                                            (["--counted-fraction", "0.25", "--hands-full-fraction", "0.2"], 5),
+                                            (["--hands-full-fraction", "0.2", "--plain-held-fraction", "0.3"], 6)])
 def test_the_adapter_card_records_the_generator_version_its_flags_select(flags, version):
     from saycan_ros.training.planner_training import build_parser, data_version
 
