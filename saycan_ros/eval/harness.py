@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompts", default=None, help="prompt file (default: config/prompts.yaml)")
     p.add_argument("--adapter", default=DEFAULT_ADAPTER,
                    help=f"LoRA adapter: auto, none, packaged, feedback (trained to read outcome feedback), holding (feedback, "
-                        "continued on hands-full starts with the held object in the prompt), or a folder (default: {DEFAULT_ADAPTER}, as llm_scoring_node)")
+                        f"continued on hands-full starts with the held object in the prompt), or a folder (default: {DEFAULT_ADAPTER}, as llm_scoring_node)")
     p.add_argument("--examples", type=int, default=DEFAULT_RETRIEVED_EXAMPLES, metavar="K",
                    help=f"retrieve the K nearest examples of the example bank into the prompt; 0: the prompt "
                         f"file's fixed examples (default: {DEFAULT_RETRIEVED_EXAMPLES}, as llm_scoring_node)")
