@@ -43,6 +43,9 @@ format:
 """
 # The held-object line of generator version 5 (PromptFormat.holding); its adapter's prompt.yaml has it.
 HOLDING_LINE = "The robot is holding the {object}."
+# The generator's data-mix settings, one --flag each: passed to PlanDataGenerator, written to the
+# adapter card and checked on resume, all from this one list.
+DATA_MIX = ("failure_fraction", "repeat_fraction", "counted_fraction", "hands_full_fraction", "plain_held_fraction")
 
 
 def shows_holding(args) -> bool:
@@ -157,9 +160,7 @@ def train(args, argv: Sequence[str] = ()) -> int:
     out.mkdir(parents=True, exist_ok=True)
     kitchen = load_kitchen(args.kitchen)
     language, excluded = load_language(args.language), evaluation_instructions()
-    data_mix = {"failure_fraction": args.failure_fraction, "repeat_fraction": args.repeat_fraction,
-                "counted_fraction": args.counted_fraction, "hands_full_fraction": args.hands_full_fraction,
-                "plain_held_fraction": args.plain_held_fraction}
+    data_mix = {k: getattr(args, k) for k in DATA_MIX}
     generator = PlanDataGenerator(kitchen, language, seed=args.seed, exclude=excluded, **data_mix)
     examples = generator.generate(args.examples, max_tries=args.examples * 50)
     if len(examples) < args.batch_size:
@@ -245,10 +246,7 @@ def train(args, argv: Sequence[str] = ()) -> int:
             "command": " ".join(["saycan train planner", *argv]),
             "seed": args.seed, "examples": len(examples), "epochs": args.epochs, "steps": total,
             "batch_size": args.batch_size, "lr": args.lr, "kitchen": _shown_path(kitchen.source),
-            "generator_version": data_version(args), "failure_fraction": args.failure_fraction,
-            "repeat_fraction": args.repeat_fraction,
-            "counted_fraction": args.counted_fraction, "hands_full_fraction": args.hands_full_fraction,
-            "plain_held_fraction": args.plain_held_fraction,
+            "generator_version": data_version(args), **data_mix,
             "init_adapter": _shown_path(args.init_adapter) if args.init_adapter else "",
             "train_loss_last10": sum(losses[-10:]) / len(losses[-10:]),
             "validation_loss": val_loss, "validation_examples": len(validation)}
@@ -285,9 +283,7 @@ def data_version(args) -> int:
 
 def _config(args, n_examples: int) -> dict:
     return {k: getattr(args, k) for k in ("seed", "examples", "epochs", "batch_size", "lr", "rank", "alpha",
-                                          "model", "kitchen", "language", "failure_fraction", "repeat_fraction",
-                                          "counted_fraction", "hands_full_fraction", "plain_held_fraction",
-                                          "init_adapter")
+                                          "model", "kitchen", "language", *DATA_MIX, "init_adapter")
             } | {"n": n_examples, "generator": data_version(args)}
 
 
