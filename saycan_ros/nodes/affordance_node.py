@@ -290,7 +290,7 @@ class AffordanceNode(Node):
 
 
 def main(args=None) -> int:
-    return run_node(AffordanceNode, args)
+    return run_node(AffordanceNode, args, single_threaded=True)  # no callback blocks
 
 
 if __name__ == "__main__":

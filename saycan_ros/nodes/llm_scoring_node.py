@@ -120,7 +120,7 @@ class LlmScoringNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    sys.exit(run_node(LlmScoringNode, args))
+    sys.exit(run_node(LlmScoringNode, args, single_threaded=True))  # one service, one request at a time
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.kitchen import load_kitchen
-from saycan_ros.nodes.sim_node import SimNode, trajectory_points
+from saycan_ros.nodes.sim_node import RESET_WAIT_S, SimNode, trajectory_points
 from saycan_ros.ros_io.images import image_to_numpy, stamp_to_sec
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -66,11 +66,11 @@ class Probe(Node):
         return json.loads(msg.data) if msg else None
 
 
-def make_sim(context, **overrides) -> SimNode:
+def make_sim(context, single_threaded: bool = False, **overrides) -> SimNode:
     params = {"image_width": W, "image_height": H, "camera_rate_hz": 5.0, "stats_period_s": 0.0,
               "start_pose": COUNTER, **overrides}
-    return SimNode(context=context, parameter_overrides=[rclpy.parameter.Parameter(k, value=v)
-                                                         for k, v in params.items()])
+    return SimNode(single_threaded, context=context,
+                   parameter_overrides=[rclpy.parameter.Parameter(k, value=v) for k, v in params.items()])
 
 
 @contextlib.contextmanager
@@ -234,6 +234,75 @@ def test_camera_frames_are_due_in_simulated_time_whatever_the_real_time_factor(r
         # 5 Hz in simulated time: 0.2 s apart on average, each within a tick's catch-up (0.05 s);
         # a machine that cannot hold the factor slows the simulation down, the frames stay due
         assert np.mean(gaps) == pytest.approx(0.2, abs=0.01) and np.all(np.abs(gaps - 0.2) <= 0.051), gaps
+
+
+class OdomStamps(Node):
+    """Collects the simulated-time stamps of odom."""
+
+    def __init__(self, context):
+        super().__init__("odom_stamps", context=context)
+        self.stamps: list[float] = []
+        self.create_subscription(Odometry, "odom", lambda m: self.stamps.append(stamp_to_sec(m.header.stamp)), 50)
+
+
+def test_robot_state_goes_out_odom_rate_times_per_simulated_second_even_when_the_machine_lags(ros_context) -> None:
+    # Asked for more than any machine holds, the tick timer fires far more often than odom_rate_hz
+    # per simulated second. Every node wakes on /clock, odom and joint_states, so ticks with less
+    # than a control period due must not publish: they once sent those at the physics rate (120 Hz
+    # of simulated time) and cost the evaluation graph a fifth of its CPU.
+    sim, odom = make_sim(ros_context, real_time_factor=20.0), OdomStamps(ros_context)
+    with running(ros_context, sim, odom):
+        wait_for(lambda: len(odom.stamps) >= 40, 60.0, "40 odom messages")
+    gaps = np.diff(odom.stamps[1:40])
+    # 50 Hz: 0.02 s apart on average; a tick steps whole physics steps (1/120 s), so one gap may be
+    # 2 steps and the next 3, and none is 0 (a tick that stepped nothing)
+    assert np.all(gaps >= 2 / 120 - 1e-6), gaps
+    assert np.mean(gaps) >= 0.0195, gaps
+
+
+def test_a_single_threaded_sim_node_lays_the_scene_out_itself(ros_context) -> None:
+    # Its own process spins sim_node on rclpy's EventsExecutor (one thread, a third less CPU per
+    # tick). sim/reset must then reset the world itself: handing it to a tick and waiting for it
+    # would wait for a callback that cannot run until the service returns.
+    # The executor is spun here from the test's thread, as in the node's process: publishing from
+    # another thread of the same process into a spinning EventsExecutor can deadlock.
+    from rclpy.experimental import EventsExecutor
+
+    def spin_until(condition, timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            assert time.monotonic() < deadline, f"timed out after {timeout_s} s waiting for {what}"
+            executor.spin_once(timeout_sec=0.02)
+
+    sim, probe = make_sim(ros_context, single_threaded=True), Probe(ros_context)
+    executor = EventsExecutor(context=ros_context)
+    executor.add_node(sim)
+    try:
+        with Spinner(ros_context, probe):
+            spin_until(lambda: odom_x(probe) is not None, 30.0, "odom")
+            assert odom_x(probe) == pytest.approx(COUNTER[0])
+            away = (COUNTER[0] - 0.5, COUNTER[1], COUNTER[2])
+            sim.set_parameters([rclpy.parameter.Parameter("start_pose", value=list(away))])
+            spin_until(probe.reset_client.service_is_ready, 20.0, "sim/reset")
+            started = time.monotonic()
+            future = probe.reset_client.call_async(Trigger.Request())
+            spin_until(future.done, 10.0, "the reset's answer")
+            assert future.result().success, future.result().message
+            assert time.monotonic() - started < RESET_WAIT_S / 2  # answered by the reset, not a timeout
+            spin_until(lambda: odom_x(probe) == pytest.approx(away[0]), 10.0, "odom at the new start pose")
+            # and the world runs on: simulated time moves after the reset
+            t0 = stamp_to_sec(probe.get("/clock").clock)
+            spin_until(lambda: stamp_to_sec(probe.get("/clock").clock) > t0 + 0.5, 20.0, "the clock to move on")
+            sim.set_parameters([rclpy.parameter.Parameter("scene", value="no such scene")])
+            future = probe.reset_client.call_async(Trigger.Request())
+            spin_until(future.done, 10.0, "the failed reset's answer")
+            assert not future.result().success and "unknown scene" in future.result().message
+    finally:
+        executor.remove_node(sim)
+        executor.shutdown()
+        sim.close()
+        sim.destroy_node()
+        probe.destroy_node()
 
 
 def test_pause_between_skills_holds_the_world_still_until_a_skill_runs(ros_context) -> None:
