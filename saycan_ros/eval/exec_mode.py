@@ -70,10 +70,14 @@ def graph_nodes(args, kitchen_path: Path, affordance: str):
     """The sim launch file's nodes with the evaluation's overrides."""
     from saycan_ros.launch_runner import find_launch_file, parse_launch_file
 
+    # Nobody watches an evaluation: no visualization_node, and no camera_node relaying the simulator's
+    # camera (the simulator publishes straight onto camera/...). The nodes that decide see the same
+    # frames; two processes fewer on the sensor path leave the cores to the simulation.
     nodes = [n for n in parse_launch_file(find_launch_file("sim"), {"model": args.model or ""})
-             if n.name != "visualization_node"]  # nobody watches an evaluation: one process less on 2 cores
+             if n.name not in ("visualization_node", "camera_node")]
     for node in nodes:
         if node.name == "sim_node":
+            node.remaps = [(src, dst) for src, dst in node.remaps if dst != f"sim/{src}"]
             node.params += [("kitchen_file", str(kitchen_path)), ("fault_grasp_slip_p", float(args.grasp_slip)),
                             ("real_time_factor", float(args.real_time_factor)),
                             ("pause_between_skills", not args.no_pause_between_skills)]

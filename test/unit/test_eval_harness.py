@@ -185,6 +185,9 @@ def test_exec_mode_scenes_overrides_and_unsupported_starts(tmp_path, monkeypatch
                               no_pause_between_skills=False, adapter="feedback", examples=0, prompts=None,
                               example_bank=None)
     nodes = {n.name: n for n in graph_nodes(args, path, "none")}
+    # nobody watches an evaluation: no relay between the simulator's camera and the nodes that use it
+    assert set(nodes) == {"sim_node", "llm_scoring_node", "affordance_node", "skill_executor_node", "planner_node"}
+    assert not [r for r in nodes["sim_node"].remaps if "camera" in r[0]]
     assert ("kitchen_file", str(path)) in nodes["sim_node"].params
     assert {("fault_grasp_slip_p", 0.25), ("real_time_factor", 3.0), ("pause_between_skills", True)} <= set(nodes["sim_node"].params)
     assert {("score_mode", "mean"), ("outcome_feedback", False), ("failure_penalty", 0.5)} <= set(nodes["planner_node"].params)
