@@ -253,10 +253,23 @@ def make_task_grounding(args):
     return PromptedTaskGrounding(scorer, prompt, score=args.score), scorer
 
 
+def prompt_label(args) -> str:
+    """The prompt file the scorer uses (make_prompt's choice): --prompts, else the effective
+    adapter's own, else config/prompts.yaml."""
+    if args.prompts:
+        return args.prompts
+    from saycan_ros.language.adapter import adapter_prompt_file
+    from saycan_ros.language.base import ScorerConfig, effective_adapter
+
+    path = adapter_prompt_file(effective_adapter(ScorerConfig(backend=args.scorer, model=args.model,
+                                                              adapter=args.adapter)))
+    return str(path) if path is not None else "config/prompts.yaml"
+
+
 def config_record(args, loaded: LoadedSet, affordance: str) -> dict:
     return {"file": loaded.label, "mode": args.mode, "affordance": affordance, "scorer": args.scorer,
             "model": args.model or "embedded SmolLM2-135M-Instruct", "score": args.score,
-            "max_steps": args.max_steps, "prompts": args.prompts or "config/prompts.yaml",
+            "max_steps": args.max_steps, "prompts": prompt_label(args),
             "adapter": args.adapter, "retrieved_examples": args.examples,
             "example_bank": args.example_bank or "config/examples/*.yaml",
             "notes": loaded.notes, "time": time.strftime("%Y-%m-%d %H:%M:%S")}

@@ -112,6 +112,8 @@ def test_main_writes_report_json_plot_and_ends_with_the_summary_line(tmp_path, c
     assert "| **overall** | 3 | 3 | 100% |" in (out / "report.md").read_text()
     data = json.loads((out / "results.json").read_text())
     assert data["config"]["affordance"] == "symbolic" and len(data["episodes"]) == 3
+    # the report names the prompt the scorer used: the default adapter's own, not config/prompts.yaml
+    assert data["config"]["prompts"].endswith("planner-lora-holding/prompt.yaml")
     assert (out / "success.png").stat().st_size > 1000
     assert _Scorer.closed
 
@@ -124,6 +126,8 @@ def test_main_filters_and_ablations(tmp_path, capsys, scripted):
     assert parse_summary_line(last)["n"] == 1
     data = json.loads((tmp_path / "o" / "results.json").read_text())
     assert data["config"]["affordance"] == "none"
+    assert harness.main([str(path), "--adapter", "none", "--out", str(tmp_path / "q"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "q" / "results.json").read_text())["config"]["prompts"] == "config/prompts.yaml"
     assert harness.main([str(path), "--limit", "2", "--out", str(tmp_path / "p"), "--quiet"]) == 0
     assert parse_summary_line(capsys.readouterr().out.strip().splitlines()[-1])["n"] == 2
 
