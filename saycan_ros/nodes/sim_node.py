@@ -10,9 +10,9 @@ Concurrency: every PyBullet call (physics, rendering, reset, the world state) ru
 tick, the one callback of its group; the topic inputs and the sim/reset service run in another
 and only hand commands and reset requests over through a lock, so they never wait for a physics
 step or a render, and a tick that is always due (a simulation asked to run faster than the
-machine can) never starves a reset. Run as its own process, the node is single-threaded (rclpy's
-EventsExecutor: a third less CPU per tick than the multi-threaded executor) and sim/reset lays the
-scene out in its own callback, which no tick can overlap. Physics advances in fixed steps of
+machine can) never starves a reset. Run as its own process (main), the node is single-threaded
+instead (rclpy's EventsExecutor, a third less CPU per tick): no two callbacks overlap there, so
+sim/reset lays the scene out in its own callback. Physics advances in fixed steps of
 1/physics_rate_hz and catches up with wall time x real_time_factor on each control tick (odom_rate_hz
 ticks per simulated second); when the machine cannot keep up, the simulation runs slower than
 asked rather than piling up a backlog. The camera renders when a frame is due in simulated time
@@ -173,7 +173,6 @@ class SimNode(Node):
         self._state_signature: Any = None
         self._state_sent = -math.inf
 
-        self._control_period = 1.0 / self.p["odom_rate_hz"]
         self._frame_period = 1.0 / self.p["camera_rate_hz"]
         self._next_frame = self.world.sim_time  # the first frame at once
         self._state_checked = -math.inf
@@ -226,13 +225,6 @@ class SimNode(Node):
         wall = time.monotonic()
         if self._holding_still(wall):
             return
-        dt = self.world.physics_dt
-        due = self._anchor_sim + (wall - self._anchor_wall) * self.p["real_time_factor"] - self.world.sim_time
-        if due + 1e-9 < self._control_period and not resets:
-            # The timer fires at odom_rate_hz x real_time_factor wall-clock; a machine that cannot keep
-            # up would otherwise tick (and wake every node on /clock, odom and joint_states) more often
-            # than odom_rate_hz per simulated second.
-            return
         with self._inbox:
             cmd, cmd_time, trajectories, self._trajectories = self._cmd, self._cmd_time, self._trajectories, []
         for controller, points in trajectories:
@@ -248,6 +240,8 @@ class SimNode(Node):
             self._watchdog_tripped = False
         self.world.set_base_velocity(*cmd)
 
+        dt = self.world.physics_dt
+        due = self._anchor_sim + (wall - self._anchor_wall) * self.p["real_time_factor"] - self.world.sim_time
         if due > self.p["max_catch_up_s"]:  # behind: drop the backlog and run slower than real time
             self._anchor_sim -= due - self.p["max_catch_up_s"]
             due = self.p["max_catch_up_s"]
