@@ -256,13 +256,11 @@ def make_task_grounding(args):
 def prompt_label(args) -> str:
     """The prompt file the scorer uses (make_prompt's choice): --prompts, else the effective
     adapter's own, else config/prompts.yaml."""
-    if args.prompts:
-        return args.prompts
-    from saycan_ros.language.adapter import adapter_prompt_file
     from saycan_ros.language.base import ScorerConfig, effective_adapter
+    from saycan_ros.language.retrieval import chosen_prompt_file
 
-    path = adapter_prompt_file(effective_adapter(ScorerConfig(backend=args.scorer, model=args.model,
-                                                              adapter=args.adapter)))
+    adapter = effective_adapter(ScorerConfig(backend=args.scorer, model=args.model, adapter=args.adapter))
+    path = chosen_prompt_file(args.prompts, adapter)
     return str(path) if path is not None else "config/prompts.yaml"
 
 

@@ -101,14 +101,21 @@ def make_prompt(prompt_file: str | Path | None, adapter: str, retrieved_examples
                 bank_files: Sequence[str | Path] = (), leave_one_out: bool = False) -> PromptBuilder:
     """The prompt the scorer needs: `prompt_file`, else the one the (effective) adapter was trained
     with, else config/prompts.yaml; with the k nearest bank examples when `retrieved_examples` > 0."""
-    from saycan_ros.language.adapter import adapter_prompt_file  # torch-side module
 
     if retrieved_examples < 0:
         raise ConfigError("the number of retrieved examples must be 0 or more")
-    prompt = PromptBuilder.from_file(prompt_file or adapter_prompt_file(adapter))
+    prompt = PromptBuilder.from_file(chosen_prompt_file(prompt_file, adapter))
     if retrieved_examples:
         prompt = prompt.with_selector(make_example_selector(retrieved_examples, bank_files, leave_one_out))
     return prompt
+
+
+def chosen_prompt_file(prompt_file: str | Path | None, adapter: str) -> str | Path | None:
+    """The prompt file make_prompt reads: `prompt_file`, else the (effective) adapter's own; None
+    means config/prompts.yaml."""
+    from saycan_ros.language.adapter import adapter_prompt_file  # torch-side module
+
+    return prompt_file or adapter_prompt_file(adapter)
 
 
 def make_example_selector(k: int, bank_files: Sequence[str | Path] = (),
