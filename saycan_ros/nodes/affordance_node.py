@@ -46,7 +46,7 @@ from saycan_ros.core.skills import SkillLibrary
 from saycan_ros.nodes.common import (Param, clock_seconds, declare_params, destroyed_if_init_fails, joint_map_from,
                                      joint_map_params, non_negative, one_of, positive, probability, run_node)
 from saycan_ros.perception.robot_adapter import load_perception_geometry
-from saycan_ros.ros_io.codes import PLAN_END_STATES, PLAN_REJECTED, PLAN_SUCCEEDED
+from saycan_ros.ros_io.codes import NO_OBSERVATION_YET, PLAN_END_STATES, PLAN_REJECTED, PLAN_SUCCEEDED
 from saycan_ros.ros_io.images import depth_to_metres, segmentation_ids, stamp_to_sec
 from saycan_ros.ros_io.poses import quaternion_to_yaw
 
@@ -226,13 +226,18 @@ class AffordanceNode(Node):
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         """Forget what was inferred over time (last gripper command, remembered held object, what
-        the searches showed): the world changed behind the robot's back (a simulator reset, an
-        object handed over)."""
+        the searches showed) and the frames received so far: the world changed behind the robot's
+        back (a simulator reset, an object handed over). Answering from a frame of the world before
+        told the planner the gripper held what the previous instruction had left in it."""
         with self._lock:
             self._gripper_command = None
+            self._seg.clear()
+            self._depth.clear()
+            self._used_pair = self._obs_stamp = self._obs_received = None
             if self.perception is not None:
                 self.perception.forget()
-        response.success, response.message = True, "forgot the gripper command, the held object and the searches"
+        response.success, response.message = True, ("forgot the gripper command, the held object, the searches "
+                                                     "and the camera frames so far")
         return response
 
     def _on_plan(self, msg: PlanStatus) -> None:
@@ -260,7 +265,7 @@ class AffordanceNode(Node):
                     received, stamp = self._obs_received, self._obs_stamp
                     if received is None:
                         raise AffordanceUnavailable(
-                            "no camera observation yet: waiting for camera/segmentation/image_raw and "
+                            NO_OBSERVATION_YET + "waiting for camera/segmentation/image_raw and "
                             "camera/depth/image_raw with matching stamps")
                     age = clock_seconds(self) - received
                     if age > self.p["max_observation_age_s"]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from typing import Callable, Sequence
 
 from action_msgs.msg import GoalStatus
@@ -40,10 +41,11 @@ from saycan_ros.nodes.common import (Param, declare_params, destroyed_if_init_fa
                                      run_node)
 from saycan_ros.nodes.ros_calls import CallCanceled, ServiceUnavailable, call_service, run_action
 from saycan_ros.ros_io.actions import ActionClient
-from saycan_ros.ros_io.codes import (BACKEND_UNAVAILABLE, PLAN_CANCELED, PLAN_FAILED, PLAN_REJECTED, PLAN_SUCCEEDED,
-                                     status_name)
+from saycan_ros.ros_io.codes import (BACKEND_UNAVAILABLE, NO_OBSERVATION_YET, PLAN_CANCELED, PLAN_FAILED,
+                                     PLAN_REJECTED, PLAN_SUCCEEDED, status_name)
 
 Result = ExecuteInstruction.Result
+OBSERVATION_POLL_S = 0.1  # wall-clock s between GetAffordances calls while the first frame is awaited
 PARAMS = (
     Param("kitchen_file", "", "kitchen description (locations, objects, skill templates); empty: the package's config/kitchen.yaml"),
     Param("max_steps", 12, "step limit per instruction when the goal gives 0", positive),
@@ -57,6 +59,8 @@ PARAMS = (
     Param("score_mode", "sum", "task grounding: sum of the skill's token log-probs (SayCan) or their mean", one_of("sum", "mean")),
     Param("scoring_timeout_s", 120.0, "time limit of one ScoreSkills call", positive),
     Param("affordance_timeout_s", 10.0, "time limit of one GetAffordances call", positive),
+    Param("observation_wait_s", 10.0, "how long a step waits for affordance_node's first camera observation (it "
+          "has just started, or was reset with the world) before the instruction fails", non_negative),
     Param("skill_timeout_s", 300.0, "wall-clock limit of one ExecuteSkill goal (a safety net above the "
           "executor's own per-skill timeouts)", positive),
     Param("service_wait_s", 5.0, "how long to wait for a service/action server to appear", positive),
@@ -93,7 +97,8 @@ class RosGrounding:
     def affordances(self, skills: Sequence[Skill]) -> list[float]:
         self.feedback("affordances")
         req = GetAffordances.Request(skills=[s.text for s in skills])
-        res = self._call(self.node.affordance_client, req, self.node.p["affordance_timeout_s"], "affordance_node")
+        res = self._after_first_observation(lambda: self._call(
+            self.node.affordance_client, req, self.node.p["affordance_timeout_s"], "affordance_node"))
         if not res.success:
             raise SayCanError(res.error_msg or "affordance_node reported a failure")
         if len(res.probabilities) != len(skills):
@@ -105,9 +110,9 @@ class RosGrounding:
         observation yet: the first step then reports the affordance node's error itself, after
         waiting for a dead node to come back, which this query does not)."""
         try:
-            res = call_service(self.node.affordance_client, GetAffordances.Request(skills=[]),
-                               self.node.p["affordance_timeout_s"], self.node.p["service_wait_s"],
-                               should_cancel=self.should_cancel)
+            res = self._after_first_observation(lambda: call_service(
+                self.node.affordance_client, GetAffordances.Request(skills=[]), self.node.p["affordance_timeout_s"],
+                self.node.p["service_wait_s"], should_cancel=self.should_cancel))
         except SayCanError as exc:
             self.node.get_logger().info(f"what the gripper holds is not known: {exc}")
             return None
@@ -115,6 +120,18 @@ class RosGrounding:
         if held:
             self.node.get_logger().info(f"the gripper holds the {held} as the instruction begins")
         return held
+
+    def _after_first_observation(self, call: Callable[[], GetAffordances.Response]) -> GetAffordances.Response:
+        """`call()` again while affordance_node answers that it has no camera observation yet, for up to
+        observation_wait_s: after a reset (sim/reset, a hand-over) it waits for a frame of the new world."""
+        deadline = time.monotonic() + self.node.p["observation_wait_s"]
+        while True:
+            res = call()
+            if res.success or not res.error_msg.startswith(NO_OBSERVATION_YET) or time.monotonic() >= deadline:
+                return res
+            if self.should_cancel():
+                raise CallCanceled("stopped on request while waiting for the first camera observation")
+            time.sleep(OBSERVATION_POLL_S)
 
     def _call(self, client, request, timeout_s: float, server_node: str):
         """call_service that waits service_restart_wait_s for a server that died to come back (the

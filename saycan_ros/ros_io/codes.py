@@ -21,3 +21,8 @@ PLAN_END_STATES = frozenset({PLAN_FAILED, PLAN_CANCELED, PLAN_REJECTED})
 # down or too slow, not the request bad: the planner then ends with SERVICE_UNAVAILABLE, not
 # SCORING_FAILED. (A text convention: ScoreSkills has no error code field.)
 BACKEND_UNAVAILABLE = "scoring backend unavailable: "
+
+# GetAffordances.error_msg starts with this while affordance_node has no camera observation (it has
+# just started, or ~/reset dropped the frames of the world before): the planner waits for the first
+# one (observation_wait_s) instead of failing the step. (A text convention, like BACKEND_UNAVAILABLE.)
+NO_OBSERVATION_YET = "no camera observation yet: "

@@ -22,6 +22,7 @@ from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.nodes.affordance_node import AffordanceNode
 from saycan_ros.perception.robot_adapter import load_perception_geometry
 from saycan_ros.perception.synthetic import render_scene
+from saycan_ros.ros_io.codes import NO_OBSERVATION_YET
 from saycan_ros.ros_io.images import make_camera_info, numpy_to_image
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -166,22 +167,31 @@ def test_none_model_needs_no_camera(ros_context):
         probe.destroy_node()
 
 
-def test_reset_forgets_the_gripper_command_and_the_held_object(ros_context):
-    node = make_node(ros_context)
-    probe = Node("probe", context=ros_context)
-    reset = probe.create_client(Trigger, "affordance_node/reset")
+def test_reset_forgets_the_gripper_command_the_held_object_and_the_frames_of_the_world_before(ros_context):
+    """A reset means the world changed (a simulator reset, a hand-over): the next answer must come
+    from a frame received after it. Answering from the frame before told the planner the gripper
+    held what the previous instruction had left in it."""
+    node = make_node(ros_context, max_observation_age_s=3.0)
+    robot = FakeRobot(ros_context)
+    reset = robot.create_client(Trigger, "affordance_node/reset")
     try:
-        with Spinner(ros_context, node, probe):
+        with Spinner(ros_context, node, robot):
             wait_for(reset.service_is_ready, 20, "the affordance_node/reset service")
+            wait_for(robot.client.service_is_ready, 20, "the get_affordances service")
+            before = publish_until_served(robot, ["done"])
             node._gripper_command, node.model._held_memory = 0.06, "apple"
             node.model.search_memory.seen.add("apple")
             res = wait_future(reset.call_async(Trigger.Request()), 20)
             assert res.success
             assert node._gripper_command is None and node.model._held_memory is None
             assert not node.model.search_memory.seen
+            stale = robot.ask(["done"])
+            assert not stale.success and stale.error_msg.startswith(NO_OBSERVATION_YET), stale.error_msg
+            after = publish_until_served(robot, ["done"])
+            assert after.success and after.observation_stamp.sec > before.observation_stamp.sec
     finally:
         node.destroy_node()
-        probe.destroy_node()
+        robot.destroy_node()
 
 
 def test_searches_are_remembered_until_the_instruction_ends_on_saycan_plan(ros_context):

@@ -26,6 +26,7 @@ from saycan_msgs.msg import PlanStatus
 from saycan_msgs.srv import GetAffordances, ScoreSkills
 from saycan_ros.nodes.planner_node import PlannerNode
 from saycan_ros.ros_io.actions import ActionClient
+from saycan_ros.ros_io.codes import NO_OBSERVATION_YET
 
 sys.path.insert(0, str(Path(__file__).parent))
 from helpers import Spinner, wait_for, wait_future  # noqa: E402
@@ -42,12 +43,15 @@ Result = ExecuteInstruction.Result
 class FakeRobotSide(Node):
     """Test fake of llm_scoring_node + affordance_node + skill_executor_node."""
 
-    def __init__(self, context, plan=PLAN, failing=(), skill_seconds=0.0, slow=None, serve_scores=True, holding=""):
+    def __init__(self, context, plan=PLAN, failing=(), skill_seconds=0.0, slow=None, serve_scores=True, holding="",
+                 frameless_calls=0):
         """`slow`: the skills that take `skill_seconds` (default: all); `serve_scores=False` leaves
-        score_skills to another server; `holding`: what the affordance side sees in the gripper."""
+        score_skills to another server; `holding`: what the affordance side sees in the gripper;
+        `frameless_calls`: the first GetAffordances calls answer that no camera frame arrived yet."""
         super().__init__("fake_robot_side", context=context)
         group = ReentrantCallbackGroup()
         self.plan, self.failing, self.skill_seconds, self.slow = plan, set(failing), skill_seconds, slow
+        self.frameless_calls, self.afford_calls = frameless_calls, 0
         self.executed, self.score_requests, self.score_holding, self.holding = [], [], [], holding
         if serve_scores:
             self.create_service(ScoreSkills, "score_skills", self._score, callback_group=group)
@@ -66,6 +70,10 @@ class FakeRobotSide(Node):
         return res
 
     def _afford(self, req, res):
+        self.afford_calls += 1
+        if self.afford_calls <= self.frameless_calls:
+            res.success, res.error_msg = False, NO_OBSERVATION_YET + "waiting for the camera"
+            return res
         res.success = True
         res.probabilities = [0.9] * len(req.skills)
         res.holding = self.holding
@@ -147,6 +155,25 @@ def test_plans_through_the_services_until_done(ros_context):
     assert len(chosen[0].candidates) == 5 and chosen[0].candidates[0].skill == "find an apple"
     assert chosen[0].candidates[0].combined == pytest.approx(-0.5 + __import__("math").log(0.9))
     assert {p.state for p in plans} >= {"executing", "succeeded"}
+
+
+def test_an_instruction_right_after_a_reset_waits_for_the_first_camera_frame(ros_context):
+    """Right after a reset the affordance node has no frame of the new world: the planner asks again
+    (observation_wait_s) so the prompt still learns what is held, instead of failing the first step;
+    with no wait the first step fails with the affordance node's words."""
+    fake = FakeRobotSide(ros_context, holding="sponge", frameless_calls=3)
+    planner = make_planner(ros_context, observation_wait_s=10.0)
+    user = Node("user", context=ros_context)
+    client = ActionClient(user, ExecuteInstruction, "execute_instruction")
+    with Spinner(ros_context, fake, planner, user):
+        assert client.wait_for_server(timeout_sec=20)
+        waited = wait_future(send(client, "throw away the apple").get_result_async(), 60)
+        assert waited.result.success and fake.score_holding == ["sponge"] * 5
+        planner.p["observation_wait_s"] = 0.0
+        fake.frameless_calls, fake.afford_calls, fake.score_holding[:] = 2, 0, []
+        failed = wait_future(send(client, "throw away the apple").get_result_async(), 60)
+    assert not failed.result.success and "no camera observation yet" in failed.result.error_msg
+    assert fake.afford_calls == 2  # the holding query, then the first step's, each asked once
 
 
 @pytest.mark.parametrize("instruction, code", [("   ", Result.EMPTY_INSTRUCTION), ("???", Result.INVALID_INSTRUCTION)])
