@@ -94,6 +94,8 @@ PARAMS = [
     Param("settle_s", _D.settle_s, "stand still this long before using a camera frame (s)", non_negative),
     Param("search_order", list(_D.search_order), "locations 'find' searches; the nearest is visited first", _names),
     Param("drop_locations", list(_D.drop_locations), "locations where 'put down' releases into a container", _names),
+    Param("container_radius", _D.container_radius, "an object seen this close to a drop location's work point lies in "
+          "its container (thrown away): find and pick do not count it (m)", non_negative),
     Param("scan_angle", _D.scan_angle, "find/pick also look this far left and right (rad)", non_negative),
     Param("travel_lift", _D.travel_lift, "lift height while driving/carrying (m)", positive),
     Param("hold_min_opening", _D.hold_min_opening, "grasp check: closed fingers stopped above this opening = holding (m)", positive),
@@ -145,7 +147,8 @@ class SkillExecutorNode(Node):
             sensor_timeout_s=p["sensor_timeout_s"], stuck_timeout_s=p["stuck_timeout_s"], settle_s=p["settle_s"],
             search_order=tuple(p["search_order"]), drop_locations=tuple(p["drop_locations"]),
             scan_angle=p["scan_angle"], travel_lift=self.robot.lift.clamp(p["travel_lift"]),
-            hold_min_opening=p["hold_min_opening"], place_inset=p["place_inset"], min_pixels=p["min_pixels"])
+            hold_min_opening=p["hold_min_opening"], place_inset=p["place_inset"], min_pixels=p["min_pixels"],
+            container_radius=p["container_radius"])
         self.sync_slop = p["sync_slop_s"]
         self.joint_map = joint_map_from(self, p, self.robot.arm.min)
         self.stamped, self.base_frame = p["cmd_vel_stamped"], p["base_frame"]

@@ -243,10 +243,25 @@ class Skills:
         for offset in (0.0, self.cfg.scan_angle, -self.cfg.scan_angle):
             if offset or abs(wrap_angle(yaw0 - self.obs.pose.yaw)) > self.cfg.tolerance.yaw:
                 yield from self.turn_to(yaw0 + offset, f"{phase}: turning to look", progress)
-            seen = (yield from self.look(phase, progress)).find(name)
+            seen = self._usable(name, (yield from self.look(phase, progress)))
             if seen is not None:
                 return seen
         return None
+
+    def _usable(self, name: str, percept: Percept) -> SeenObject | None:
+        """`name` as `percept` shows it, unless it lies in a container (within container_radius of a
+        drop location's work point): thrown away, it is neither found nor picked up again."""
+        seen = percept.find(name)
+        if seen is None or seen.position_base is None or self.obs.pose is None:
+            return seen
+        wx, wy = self.obs.pose.to_world(seen.position_base[0], seen.position_base[1])
+        mid = 0.5 * sum(self._reach_x())
+        for loc in self.cfg.drop_locations:
+            if loc in self.kitchen.locations:
+                lx, ly, lyaw = self.kitchen.locations[loc].pose
+                if math.hypot(lx + mid * math.cos(lyaw) - wx, ly + mid * math.sin(lyaw) - wy) <= self.cfg.container_radius:
+                    return None
+        return seen
 
     # ---------------------------------------------------------------------------- skills
     def done(self) -> Behaviour[Outcome]:
@@ -283,7 +298,7 @@ class Skills:
     def find(self, name: str) -> Behaviour[Outcome]:
         yield from self.wait_ready(f"find {name}: waiting for sensors")
         phase = f"find {name}"
-        seen = (yield from self.look(f"{phase}: looking", 0.02)).find(name)
+        seen = self._usable(name, (yield from self.look(f"{phase}: looking", 0.02)))
         if seen is not None:
             closer = self._work_location_for(seen)
             if closer is None:
@@ -347,7 +362,7 @@ class Skills:
 
     def _locate(self, name: str, phase: str, progress: float, scan: bool) -> Behaviour[surface.ObjectEstimate]:
         percept = yield from self.look(phase, progress)
-        seen = percept.find(name)
+        seen = self._usable(name, percept)
         if seen is None and scan:
             seen = yield from self.scan_for(name, phase, progress)
             percept = self.obs.percept or percept

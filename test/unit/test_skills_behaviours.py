@@ -315,6 +315,22 @@ def test_find_searches_the_nearest_location_first(skills):
     assert robot.pose.distance_to(Pose2D(*table)) < 0.1
 
 
+def test_an_object_in_the_trash_is_thrown_away_not_found_or_picked(skills):
+    # After an apple went into the trash can, "find an apple" saw it there at once and pick tried
+    # to grasp it from the bin (exec mode, throw away the three apples: three misses). An object in
+    # a drop location's container counts as gone: find searches on, pick reports it not in view.
+    x, y, yaw = KITCHEN.locations["trash can"].pose
+    binned = Thing("apple", [x + 0.5 * math.cos(yaw), y + 0.5 * math.sin(yaw), 0.06], 0.0375, 0.075)
+    robot = FakeRobot(pose=Pose2D(x, y, yaw), things=[binned], counter=(0, 0, 0, 0))
+    skills.obs = robot.observe()
+    picked = run(robot, skills, "pick", "apple")
+    assert picked.code == ErrorCode.OBJECT_NOT_FOUND and "not in view" in picked.message, picked.message
+    robot.things.append(apple_at(0.5, 0.05))  # another on the close counter
+    found = run(robot, skills, "find", "apple")
+    assert found.success and "close counter" in found.message, found.message
+    assert robot.pose.distance_to(Pose2D(*KITCHEN.locations["close counter"].pose)) < 0.1
+
+
 def test_find_gives_object_not_found_after_all_locations(skills):
     skills = Skills(KITCHEN, ROBOT, ExecutorConfig(settle_s=0.0, search_order=("close counter", "table")))
     robot = FakeRobot(things=[], counter=(0, 0, 0, 0))
