@@ -1,16 +1,17 @@
 """CI-sized plan-mode run with the embedded language model: success must not fall below a floor.
 
 What runs: what `saycan eval config/eval/dev.yaml` runs (the harness builds it) on every third
-episode of each family (29 of the 76; the whole set takes ~6 min on 2 cores, too long for CI):
+episode of each family (16 of the 76; the whole set takes ~6 min on 2 cores, too long for CI, and
+every third episode (29) took 3.5 of CI's 20 minutes):
 plan mode, the symbolic kitchen and affordance model (with the memory of failed searches), the
 embedded SmolLM2-135M with its default LoRA adapter (models/planner-lora-holding) and the prompt
 it was trained with, outcome feedback on, score=sum.
 
 Measured (2 CPU cores, `saycan eval`, the whole set, 2026-12-01, the holding adapter, generator
 version 5): 68 of 76 episodes (89%): single 9/9, noun 10/10, verb 9/10, structured 9/9, embodiment
-10/10, crowd 7/10, long 8/10, feasibility 6/8. This subset: 27 of 29 in the same run
-(runs/s12-dev-v5). The adapters before it: 65/76 and 25 of 29 (feedback, version 3), 64/76 and 24
-of 29 (version 2). Before the adapters (fixed few-shot prompt): 17/68 of the first seven families.
+10/10, crowd 7/10, long 8/10, feasibility 6/8. This subset: 15 of 16 in the same run
+(runs/s12-dev-v5; every third episode: 27 of 29). The adapters before it: 65/76 (feedback, version
+3), 64/76 (version 2). Before the adapters (fixed few-shot prompt): 17/68 of the first seven families.
 
 FLOOR is one below that measured number: the planner is deterministic on one machine, but fp32
 sums differ by ~1e-4 between CPUs (test_language_transformers), enough to flip one near-tie.
@@ -29,17 +30,17 @@ from saycan_ros.eval.harness import (build_parser, default_episode_file, make_ta
                                      run_plan_mode)
 from saycan_ros.eval.report import markdown_failures, markdown_table, summarize
 
-FLOOR = 26          # successful episodes of the subset: measured 27, less one (see above)
+FLOOR = 14          # successful episodes of the subset: measured 15, less one (see above)
 MEASURED_N = 76     # episodes of the development set
-SUBSET_N = 29
+SUBSET_N = 16
 
 
-def every_third_episode_of_each_family(episodes):
-    """The 1st, 4th, 7th... episode of each family, in file order: every family, a third of the time."""
+def every_sixth_episode_of_each_family(episodes):
+    """The 1st and 7th episode of each family, in file order: every family, a sixth of the time."""
     seen: dict[str, int] = {}
     chosen = []
     for ep in episodes:
-        if seen.get(ep.family, 0) % 3 == 0:
+        if seen.get(ep.family, 0) % 6 == 0:
             chosen.append(ep)
         seen[ep.family] = seen.get(ep.family, 0) + 1
     return chosen
@@ -51,7 +52,7 @@ def test_plan_mode_success_on_the_development_set_stays_at_the_floor():
     library = SkillLibrary.from_kitchen(kitchen)
     episodes = load_episodes(default_episode_file(), kitchen)
     assert len(episodes) == MEASURED_N, "the development set changed: re-measure and set FLOOR again"
-    episodes = every_third_episode_of_each_family(episodes)
+    episodes = every_sixth_episode_of_each_family(episodes)
     assert len(episodes) == SUBSET_N
 
     started = time.perf_counter()
