@@ -42,7 +42,7 @@ class ExecutorConfig:
     drop_locations: tuple[str, ...] = ("trash can",)
     # m: an object seen this close to a drop location's work point lies in its container: thrown
     # away, so find and pick do not count it (picking an apple back out of the trash missed)
-    container_radius: float = 0.3
+    container_radius: float = 0.35
     min_pixels: int = 20               # smallest segmentation blob that counts as seeing an object
     cloud_stride: int = 2              # depth pixels: every n-th row/column for surface estimates
 

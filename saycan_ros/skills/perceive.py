@@ -1,19 +1,22 @@
 """One camera frame (segmentation + depth) -> a Percept: detections and base_link point sets."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from saycan_ros.core.camera_model import CameraMount, PinholeCamera
 from saycan_ros.core.kitchen import Kitchen
 from saycan_ros.perception.detection import detect_objects
 from saycan_ros.skills.surface import horizontal_mask, organized_points
-from saycan_ros.skills.types import Percept, SeenObject
+from saycan_ros.skills.types import OTHER_INSTANCES, Percept, SeenObject
 
 
 def make_percept(segmentation: np.ndarray, depth: np.ndarray, camera: PinholeCamera, mount: CameraMount,
                  kitchen: Kitchen, min_pixels: int = 20, stride: int = 2) -> Percept:
     """Detections from perception's detect_objects, plus the background points (all, and those on
-    horizontal surfaces) and each detected object's points, subsampled by `stride`.
+    horizontal surfaces) and each detected object's points, subsampled by `stride`. With several
+    objects of a kind in view, the detected one's points are its own blob's and the others' go
+    under `<name> (others)`: obstacles, not the object.
 
     Raises ValueError when the images disagree in size with each other or the camera info.
     """
@@ -24,5 +27,24 @@ def make_percept(segmentation: np.ndarray, depth: np.ndarray, camera: PinholeCam
     background = valid & (seg == 0)
     flat = horizontal_mask(grid)
     objects = tuple(SeenObject(d.name, d.pixels, d.position_base) for d in detections)
-    object_points = {d.name: grid[valid & (seg == kitchen.object_id(d.name))] for d in detections}
+    object_points: dict[str, np.ndarray] = {}
+    for d in detections:
+        kind = seg == kitchen.object_id(d.name)
+        own = _blob_of(kind, d.centroid_px, stride) if d.instances > 1 else kind
+        object_points[d.name] = grid[valid & own]
+        if d.instances > 1:  # two apples side by side: their points together centred the grasp between them
+            object_points[d.name + OTHER_INSTANCES] = grid[valid & kind & ~own]
     return Percept(objects, grid[background], grid[background & flat], object_points)
+
+
+def _blob_of(mask: np.ndarray, centroid_px: tuple[float, float], stride: int) -> np.ndarray:
+    """The connected part of `mask` (subsampled by `stride`) the detection measured: the one under its
+    centroid, else the largest."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if n <= 2:
+        return mask
+    row, col = int(centroid_px[1]) // stride, int(centroid_px[0]) // stride
+    label = int(labels[row, col]) if 0 <= row < labels.shape[0] and 0 <= col < labels.shape[1] else 0
+    if label == 0:
+        label = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    return labels == label

@@ -92,6 +92,9 @@ class SeenObject:
     position_base: tuple[float, float, float] | None  # base_link metres
 
 
+OTHER_INSTANCES = " (others)"  # Percept.object_points key suffix: the other objects of a kind in view
+
+
 @dataclass(frozen=True)
 class Percept:
     """What one camera frame showed, taken after the robot stood still.
@@ -104,7 +107,9 @@ class Percept:
     objects: tuple[SeenObject, ...]
     points_base: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     surface_points: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
-    object_points: Mapping[str, np.ndarray] = field(default_factory=dict)  # name -> (M, 3) in base_link
+    # name -> (M, 3) in base_link: the detected object's points; name + OTHER_INSTANCES: those of
+    # the other objects of its kind in view
+    object_points: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def find(self, name: str) -> SeenObject | None:
         for obj in self.objects:
