@@ -465,8 +465,10 @@ class Skills:
         bg = percept.points_base
         raised = bg[(bg[:, 2] > top.height + 0.015) & (bg[:, 0] >= x_min)][:, :2] if len(bg) else np.zeros((0, 2))
         obstacles = np.concatenate(others + [raised]) if others or len(raised) else np.zeros((0, 2))
+        # leave room beside it for the kitchen's largest object, where the surface allows (a tray)
+        largest = max((self._footprint_radius(n) for n in self.kitchen.objects), default=0.0)
         spot = surface.free_spot(top, percept.surface_points, obstacles, reach=(near, far), radius=radius,
-                                 preferred_x=top.near_x + self.cfg.place_inset)
+                                 preferred_x=top.near_x + self.cfg.place_inset, keep_room=largest)
         return None if spot is None else (top.height, spot)
 
     def place(self, name: str) -> Behaviour[Outcome]:

@@ -151,14 +151,17 @@ def estimate_object(position: tuple[float, float, float], object_points: np.ndar
 
 def free_spot(surface: Surface, surface_points: np.ndarray, obstacles_xy: np.ndarray, *, reach: tuple[float, float],
               radius: float, clearance: float = 0.03, preferred_x: float | None = None, y_max: float = 0.25,
-              step: float = 0.02, band: float = 0.015) -> tuple[float, float] | None:
+              step: float = 0.02, band: float = 0.015, keep_room: float = 0.0) -> tuple[float, float] | None:
     """A spot (x, y) on `surface` to put down an object of footprint `radius`, or None.
 
     A spot qualifies when (1) the surface was seen all around it: each of 8 sectors of a disc of
     `radius` + 2 cm holds a point at the surface's level (so not over an edge, a hole, or a
     region hidden behind another object); (2) nothing else (`obstacles_xy`: other objects, rims,
     walls) is within `radius` + `clearance`; (3) the arm reaches it once the base turns toward it
-    (distance within `reach`). Among those, the one nearest to straight ahead at `preferred_x`.
+    (distance within `reach`). Among those, the one nearest to straight ahead at `preferred_x`;
+    with `keep_room`, only those that leave a qualifying spot for one more object of that
+    footprint beside it, when any does (a tray: an apple put in its middle left no room for a
+    banana).
     """
     pts = np.asarray(surface_points, dtype=np.float64).reshape(-1, 3)
     level = pts[np.abs(pts[:, 2] - surface.height) <= band][:, :2]
@@ -166,31 +169,41 @@ def free_spot(surface: Surface, surface_points: np.ndarray, obstacles_xy: np.nda
         return None
     level = _thin(level, 1500)
     obstacles_xy = _thin(np.asarray(obstacles_xy, dtype=np.float64).reshape(-1, 2), 1500)
-    xs = np.arange(max(reach[0], surface.near_x + radius), min(reach[1], surface.far_x - radius) + 1e-9, step)
+    smallest = min(radius, keep_room) if keep_room > 0.0 else radius
+    xs = np.arange(max(reach[0], surface.near_x + smallest), min(reach[1], surface.far_x - smallest) + 1e-9, step)
     ys = np.arange(-y_max, y_max + 1e-9, step)
     if xs.size == 0 or ys.size == 0:
         return None
     cx, cy = np.meshgrid(xs, ys, indexing="ij")
-    cand = np.stack([cx.ravel(), cy.ravel()], axis=1)
-    dist = np.hypot(cand[:, 0], cand[:, 1])
-    cand = cand[(dist >= reach[0]) & (dist <= reach[1])]
-    if len(cand) == 0:
+    grid = np.stack([cx.ravel(), cy.ravel()], axis=1)
+    dist = np.hypot(grid[:, 0], grid[:, 1])
+    grid = grid[(dist >= reach[0]) & (dist <= reach[1])]
+    if len(grid) == 0:
         return None
-    support_r = radius + 0.02
-    d = level[None, :, :] - cand[:, None, :]                     # (C, P, 2)
+    d = level[None, :, :] - grid[:, None, :]                     # (C, P, 2)
     r = np.hypot(d[..., 0], d[..., 1])
     sector = np.floor((np.arctan2(d[..., 1], d[..., 0]) + np.pi) / (np.pi / 4)).astype(np.int64) % 8
-    covered = np.zeros((len(cand), 8), dtype=bool)
-    rows, cols = np.nonzero(r <= support_r)
-    covered[rows, sector[rows, cols]] = True
-    ok = covered.all(axis=1)
     obs = np.asarray(obstacles_xy, dtype=np.float64).reshape(-1, 2)
-    if len(obs):
-        nearest = np.min(np.hypot(obs[None, :, 0] - cand[:, None, 0], obs[None, :, 1] - cand[:, None, 1]), axis=1)
-        ok &= nearest >= radius + clearance
-    cand = cand[ok]
+    nearest = (np.min(np.hypot(obs[None, :, 0] - grid[:, None, 0], obs[None, :, 1] - grid[:, None, 1]), axis=1)
+               if len(obs) else np.full(len(grid), np.inf))
+
+    def spots_for(footprint: float) -> np.ndarray:
+        inside = (grid[:, 0] >= surface.near_x + footprint) & (grid[:, 0] <= surface.far_x - footprint)
+        covered = np.zeros((len(grid), 8), dtype=bool)
+        rows, cols = np.nonzero(r <= footprint + 0.02)
+        covered[rows, sector[rows, cols]] = True
+        return grid[inside & covered.all(axis=1) & (nearest >= footprint + clearance)]
+
+    cand = spots_for(radius)
     if len(cand) == 0:
         return None
+    if keep_room > 0.0 and len(cand) > 1:
+        after = spots_for(keep_room)
+        if len(after):
+            gap = np.hypot(cand[:, None, 0] - after[None, :, 0], cand[:, None, 1] - after[None, :, 1])
+            leaves_room = (gap >= radius + keep_room + clearance).any(axis=1)
+            if leaves_room.any():
+                cand = cand[leaves_room]
     px = surface.near_x + 0.12 if preferred_x is None else preferred_x
     cost = np.abs(cand[:, 1]) + 0.5 * np.abs(cand[:, 0] - px)
     best = cand[int(np.argmin(cost))]

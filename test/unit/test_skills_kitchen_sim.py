@@ -181,3 +181,21 @@ def test_of_two_apples_side_by_side_pick_takes_one_and_the_percept_keeps_them_ap
         assert world.held_object in scene
     finally:
         world.close()
+
+
+def test_an_apple_put_on_the_users_tray_leaves_room_for_a_banana_fetched_after_it():
+    """'I'd like two pieces of fruit' in exec mode: the apple went down in the middle of the tray
+    and the banana found no free spot beside it. Placement now leaves room for the kitchen's
+    largest object where the surface allows."""
+    user = KITCHEN.locations["user"].pose
+    world = KitchenWorld(KITCHEN, ROBOT, {"banana": "far counter"}, start_pose=user, holding="apple")
+    loop = SimSkillLoop(KITCHEN, ROBOT, world, ExecutorConfig(), DT)
+    try:
+        for kind, obj in (("place", "apple"), ("find", "banana"), ("pick", "banana"), ("bring", ""),
+                          ("place", "banana")):
+            out = loop.run(kind, obj)
+            assert out.success, (kind, obj, out)
+        objects = world.world_state()["objects"]
+        assert objects["apple"]["location"] == objects["banana"]["location"] == "user"
+    finally:
+        world.close()

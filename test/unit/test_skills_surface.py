@@ -99,6 +99,33 @@ def test_free_spot_avoids_objects_and_edges():
     assert surface.free_spot(top, pts, wall, reach=(0.28, 0.72), radius=0.04) is None
 
 
+def test_free_spot_on_a_tray_leaves_room_for_one_more_beside_it():
+    """The user's rimmed tray (0.36 x 0.44 m): an apple put straight ahead in its middle left no
+    spot for a banana (footprint 0.09 m, exec mode 'I'd like two pieces of fruit'); with keep_room
+    it goes where one still fits beside it, and on a wide counter nothing changes."""
+    x0, x1, y0, y1 = 0.35, 0.71, -0.22, 0.22
+    tray = flat_points(x0=x0, x1=x1, y0=y0, y1=y1)
+    rim = np.array([[x, y] for x in np.arange(x0, x1, 0.01) for y in (y0 - 0.01, y1)]
+                   + [[x, y] for y in np.arange(y0, y1, 0.01) for x in (x0 - 0.01, x1)])
+    top = surface.support_surface(tray, 0.3, 0.9, 0.4)
+
+    def with_apple_at(spot) -> np.ndarray:
+        return np.concatenate([rim, [[spot[0] + 0.0375 * math.cos(a), spot[1] + 0.0375 * math.sin(a)]
+                                     for a in np.linspace(0, 2 * math.pi, 24)]])
+
+    def banana_spot(apple):
+        return surface.free_spot(top, tray, with_apple_at(apple), reach=(0.28, 0.72), radius=0.092, preferred_x=0.47)
+
+    middle = surface.free_spot(top, tray, rim, reach=(0.28, 0.72), radius=0.0375, preferred_x=0.47)
+    assert banana_spot(middle) is None
+    apple = surface.free_spot(top, tray, rim, reach=(0.28, 0.72), radius=0.0375, preferred_x=0.47, keep_room=0.092)
+    assert apple != middle and banana_spot(apple) is not None
+    counter = flat_points()
+    wide = surface.support_surface(counter, 0.3, 0.9, 0.4)
+    assert surface.free_spot(wide, counter, np.zeros((0, 2)), reach=(0.28, 0.72), radius=0.0375, preferred_x=0.47,
+                             keep_room=0.092) == pytest.approx((0.47, 0.0), abs=0.011)
+
+
 def test_support_height_and_object_centre():
     pts = flat_points()
     apple = np.array([[0.45 - 0.03 * math.cos(a), 0.03 * math.sin(a), z]
