@@ -74,7 +74,8 @@ class PerceptionResult:
 class PerceptionFeatureSource:
     def __init__(self, kitchen: Kitchen, geometry: PerceptionGeometry, *, at_location_radius: float = 0.5,
                  reach_margin: float | None = None, min_pixels: int = 20, min_held_opening: float = 0.003,
-                 grasp_search_radius: float = 0.04) -> None:
+                 grasp_search_radius: float = 0.04, containers: tuple[str, ...] = (DISPOSAL,),
+                 container_radius: float = 0.35) -> None:
         self.kitchen = kitchen
         self.geometry = geometry
         self.at_location_radius = at_location_radius
@@ -82,6 +83,7 @@ class PerceptionFeatureSource:
         self.min_pixels = min_pixels
         self.min_held_opening = min_held_opening
         self.grasp_search_radius = grasp_search_radius
+        self.containers, self.container_radius = containers, container_radius
 
     def robot_at(self, odom_pose: tuple[float, float, float] | None) -> str | None:
         if odom_pose is None:
@@ -125,10 +127,24 @@ class PerceptionFeatureSource:
         radius = max(2, int(round(obs.camera.fx * self.grasp_search_radius / max(projected[2], 1e-3))))
         return object_at_pixel(obs.segmentation, projected[0], projected[1], self.kitchen, radius) or UNKNOWN_HELD
 
+    def detect(self, obs: PerceptionObservation) -> tuple[Detection, ...]:
+        """The objects in view, less those lying in a container (within `container_radius` of its work
+        point, as the skill executor judges): thrown away, they are neither visible nor reachable."""
+        detections = detect_objects(obs.segmentation, obs.depth, obs.camera, self.geometry.mount,
+                                    self.kitchen, self.min_pixels)
+        if obs.odom_pose is None:
+            return tuple(detections)
+        x, y, yaw = obs.odom_pose
+        c, s, mid = math.cos(yaw), math.sin(yaw), 0.5 * sum(self.geometry.reach)
+
+        def thrown(p: tuple[float, float, float]) -> bool:
+            world = (x + c * p[0] - s * p[1], y + s * p[0] + c * p[1])
+            return self.kitchen.in_container(world, self.containers, mid, self.container_radius)
+        return tuple(d for d in detections if d.position_base is None or not thrown(d.position_base))
+
     def analyse(self, obs: PerceptionObservation) -> PerceptionResult:
         """Features plus the detections behind them. ValueError if the images disagree in size."""
-        detections = tuple(detect_objects(obs.segmentation, obs.depth, obs.camera, self.geometry.mount,
-                                          self.kitchen, self.min_pixels))
+        detections = self.detect(obs)
         visible = {d.name: d.distance for d in detections}
         reachable = frozenset(d.name for d in detections if d.position_base is not None
                               and self.in_reach(d.position_base))
@@ -230,9 +246,7 @@ class PerceptionAffordance(FeatureAffordance):
             place = self.source.robot_at(pose)
             looking = memory.looks_at(place, pose, previous)
             if looking or memory.due(observation.stamp):  # a look at a place is never skipped
-                names = [d.name for d in detect_objects(observation.segmentation, observation.depth,
-                                                        observation.camera, self.source.geometry.mount,
-                                                        self.source.kitchen, self.source.min_pixels)]
+                names = [d.name for d in self.source.detect(observation)]
                 if held not in (None, UNKNOWN_HELD):
                     names.append(held)
                 memory.record(observation.stamp, names, place if looking else None)

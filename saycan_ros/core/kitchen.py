@@ -1,6 +1,7 @@
 """The kitchen description (config/kitchen.yaml) as validated, immutable data."""
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,17 @@ class Kitchen:
 
     def resolve_location(self, word: str) -> str | None:
         return _resolve(word, {n: loc.aliases for n, loc in self.locations.items()})
+
+    def work_point(self, location: str, reach_mid: float) -> tuple[float, float]:
+        """Where an object stands for the arm at `location`: `reach_mid` ahead of the robot's pose there."""
+        x, y, yaw = self.locations[location].pose
+        return x + reach_mid * math.cos(yaw), y + reach_mid * math.sin(yaw)
+
+    def in_container(self, xy: tuple[float, float], containers: Sequence[str], reach_mid: float,
+                     radius: float) -> bool:
+        """Whether the world point `xy` lies within `radius` of a container location's work point: an
+        object there has been thrown away, and is neither found nor picked up again."""
+        return any(math.dist(self.work_point(c, reach_mid), xy) <= radius for c in containers if c in self.locations)
 
 
 def base_object_name(name: str) -> str:

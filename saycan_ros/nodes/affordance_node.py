@@ -75,6 +75,10 @@ PARAMS = (
           lambda v: None if v and all(str(n).strip() for n in v) else "must list location names"),
     Param("facing_tolerance", 0.35, "a location counts as looked at when the robot stands there facing its "
           "pose's yaw within this (rad)", positive),
+    Param("containers", ["trash can"], "locations whose contents are thrown away: an object seen within "
+          "container_radius of their work point is neither visible nor reachable (keep equal to the executor's "
+          "drop_locations)"),
+    Param("container_radius", 0.35, "see containers (m; keep equal to the executor's)", positive),
     *joint_map_params(),
 ) + tuple(Param(VALUE_PREFIX + f.name, float(f.default), f"value function: {f.name.replace('_', ' ')} probability",
                 probability) for f in fields(AffordanceParams))
@@ -100,10 +104,14 @@ class AffordanceNode(Node):
                     memory = SearchMemory(kitchen, tuple(self.p["search_locations"]), self.p["facing_tolerance"])
                 except ValueError as exc:
                     raise SayCanError(f"affordance_node: parameter 'search_locations': {exc}") from None
+            unknown = [n for n in self.p["containers"] if n not in kitchen.locations]
+            if unknown:
+                raise SayCanError(f"affordance_node: parameter 'containers': not in the kitchen: {', '.join(unknown)}")
             self.perception = make_affordance_model(
                 "perception", kitchen=kitchen, params=values, geometry=self.geometry, search_memory=memory,
                 at_location_radius=self.p["at_location_radius"], reach_margin=None if margin < 0 else margin,
-                min_pixels=self.p["min_pixels"], min_held_opening=self.p["min_held_opening"])
+                min_pixels=self.p["min_pixels"], min_held_opening=self.p["min_held_opening"],
+                containers=tuple(self.p["containers"]), container_radius=self.p["container_radius"])
             self.model = self.perception
             if self.p["model"] == "learned":
                 self.model = make_affordance_model("learned", kitchen=kitchen, perception=self.perception,

@@ -254,14 +254,10 @@ class Skills:
         seen = percept.find(name)
         if seen is None or seen.position_base is None or self.obs.pose is None:
             return seen
-        wx, wy = self.obs.pose.to_world(seen.position_base[0], seen.position_base[1])
-        mid = 0.5 * sum(self._reach_x())
-        for loc in self.cfg.drop_locations:
-            if loc in self.kitchen.locations:
-                lx, ly, lyaw = self.kitchen.locations[loc].pose
-                if math.hypot(lx + mid * math.cos(lyaw) - wx, ly + mid * math.sin(lyaw) - wy) <= self.cfg.container_radius:
-                    return None
-        return seen
+        xy = self.obs.pose.to_world(seen.position_base[0], seen.position_base[1])
+        thrown = self.kitchen.in_container(xy, self.cfg.drop_locations, 0.5 * sum(self._reach_x()),
+                                           self.cfg.container_radius)
+        return None if thrown else seen
 
     # ---------------------------------------------------------------------------- skills
     def done(self) -> Behaviour[Outcome]:
@@ -344,12 +340,10 @@ class Skills:
         near, far = self._reach_x()
         if math.hypot(x, y) <= far + self.cfg.max_approach_adjust:
             return None
-        wx, wy = self.obs.pose.to_world(x, y)
-        mid = 0.5 * (near + far)  # a location's work point: where an object sits for the arm
+        xy = self.obs.pose.to_world(x, y)
 
         def miss(loc: str) -> float:
-            lx, ly, lyaw = self.kitchen.locations[loc].pose
-            return math.hypot(lx + mid * math.cos(lyaw) - wx, ly + mid * math.sin(lyaw) - wy)
+            return math.dist(self.kitchen.work_point(loc, 0.5 * (near + far)), xy)
         candidates = [n for n in self.cfg.search_order if n in self.kitchen.locations]
         best = min(candidates, key=miss, default=None)
         if best is None or best == self.here() or miss(best) > self.cfg.work_location_radius:

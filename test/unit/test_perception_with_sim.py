@@ -110,3 +110,20 @@ def test_a_search_of_every_location_makes_the_kinds_never_seen_known_absent(worl
     assert chips == pytest.approx(model.params.find_known_absent) and apple == pytest.approx(model.params.find)
     model.forget()
     assert model.current_features().known_absent == frozenset()
+
+
+def test_objects_in_the_trash_can_are_thrown_away_neither_visible_nor_reachable(world):
+    """Standing at a full trash can: the camera shows what lies on top, but it counts as gone, as for
+    the executor (which neither finds nor picks it): not visible, not reachable, not seen by the
+    search memory (a kind whose only copy was thrown away can still become known absent)."""
+    from saycan_ros.affordance.perception_model import SearchMemory
+
+    full = dict.fromkeys(("apple", "banana", "orange", "coke can", "sponge"), "trash can")
+    world.reset(full, start_pose=KITCHEN.locations["trash can"].pose)
+    world.step(0.5)
+    without_rule = PerceptionAffordance(KITCHEN, geometry=GEOM, containers=())
+    shown = observe(world, without_rule, None)
+    assert {"coke can", "orange"} <= set(shown.visible)  # in view: only the rule hides them
+    model = PerceptionAffordance(KITCHEN, geometry=GEOM, search_memory=SearchMemory(KITCHEN))
+    f = observe(world, model, None)
+    assert f.robot_at == "trash can" and not f.visible and not f.reachable and not f.seen
