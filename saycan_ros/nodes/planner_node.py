@@ -79,6 +79,7 @@ class RosGrounding:
     def __init__(self, node: "PlannerNode", feedback: Callable[[str], None], should_cancel: Callable[[], bool]):
         self.node, self.feedback, self.should_cancel = node, feedback, should_cancel
         self.last_skill_error = 0
+        self.observation_waited_out = False  # one wait per instruction for a first camera frame, not one per call
 
     def score(self, instruction: str, steps: Sequence[str], skills: Sequence[str],
               holding: str | None = None) -> list[float]:
@@ -106,13 +107,15 @@ class RosGrounding:
         return list(res.probabilities)
 
     def held_object(self) -> str | None:
-        """What affordance_node sees in the gripper now (None: nothing, not identified, or no
-        observation yet: the first step then reports the affordance node's error itself, after
-        waiting for a dead node to come back, which this query does not)."""
+        """What affordance_node sees in the gripper now (None: nothing, not identified, or still no
+        observation after observation_wait_s: the first step then reports the affordance node's error
+        itself, after waiting for a dead node to come back, which this query does not)."""
         try:
             res = self._after_first_observation(lambda: call_service(
                 self.node.affordance_client, GetAffordances.Request(skills=[]), self.node.p["affordance_timeout_s"],
                 self.node.p["service_wait_s"], should_cancel=self.should_cancel))
+        except CallCanceled:
+            return None  # the planner sees the cancel request before its first step
         except SayCanError as exc:
             self.node.get_logger().info(f"what the gripper holds is not known: {exc}")
             return None
@@ -123,11 +126,15 @@ class RosGrounding:
 
     def _after_first_observation(self, call: Callable[[], GetAffordances.Response]) -> GetAffordances.Response:
         """`call()` again while affordance_node answers that it has no camera observation yet, for up to
-        observation_wait_s: after a reset (sim/reset, a hand-over) it waits for a frame of the new world."""
-        deadline = time.monotonic() + self.node.p["observation_wait_s"]
+        observation_wait_s: after a reset (sim/reset, a hand-over) it waits for a frame of the new world.
+        Once a wait has run out, later calls of the same instruction answer at once."""
+        deadline = time.monotonic() + (0.0 if self.observation_waited_out else self.node.p["observation_wait_s"])
         while True:
             res = call()
-            if res.success or not res.error_msg.startswith(NO_OBSERVATION_YET) or time.monotonic() >= deadline:
+            if res.success or not res.error_msg.startswith(NO_OBSERVATION_YET):
+                return res
+            if time.monotonic() >= deadline:
+                self.observation_waited_out = True
                 return res
             if self.should_cancel():
                 raise CallCanceled("stopped on request while waiting for the first camera observation")
