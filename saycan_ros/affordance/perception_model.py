@@ -29,6 +29,7 @@ from saycan_ros.affordance.features import UNKNOWN_HELD, AffordanceFeatures
 from saycan_ros.affordance.value_function import AffordanceParams
 from saycan_ros.core.camera_model import PinholeCamera, base_to_pixel, in_image
 from saycan_ros.core.kitchen import Kitchen, base_object_name
+from saycan_ros.core.pose import Pose2D
 from saycan_ros.core.world import DISPOSAL, USER
 from saycan_ros.perception.detection import Detection, detect_objects, object_at_pixel
 from saycan_ros.perception.robot_adapter import PerceptionGeometry, load_perception_geometry
@@ -134,12 +135,10 @@ class PerceptionFeatureSource:
                                     self.kitchen, self.min_pixels)
         if obs.odom_pose is None:
             return tuple(detections)
-        x, y, yaw = obs.odom_pose
-        c, s, mid = math.cos(yaw), math.sin(yaw), 0.5 * sum(self.geometry.reach)
+        pose, mid = Pose2D(*obs.odom_pose), 0.5 * sum(self.geometry.reach)
 
         def thrown(p: tuple[float, float, float]) -> bool:
-            world = (x + c * p[0] - s * p[1], y + s * p[0] + c * p[1])
-            return self.kitchen.in_container(world, self.containers, mid, self.container_radius)
+            return self.kitchen.in_container(pose.to_world(p[0], p[1]), self.containers, mid, self.container_radius)
         return tuple(d for d in detections if d.position_base is None or not thrown(d.position_base))
 
     def analyse(self, obs: PerceptionObservation) -> PerceptionResult:

@@ -67,7 +67,8 @@ from saycan_ros.skills.controllers import BaseLimits, GoToTolerance
 from saycan_ros.skills.goals import resolve_goal
 from saycan_ros.skills.motion_guard import MotionGuard
 from saycan_ros.skills.perceive import make_percept
-from saycan_ros.skills.types import Command, ErrorCode, Observation, Outcome, Percept, Pose2D, SkillFailure
+from saycan_ros.core.pose import Pose2D
+from saycan_ros.skills.types import Command, ErrorCode, Observation, Outcome, Percept, SkillFailure
 
 _D = ExecutorConfig()
 

@@ -22,7 +22,8 @@ from saycan_ros.core.robot_geometry import ARM, LEFT, LIFT, RIGHT, RobotGeometry
 from saycan_ros.skills import surface
 from saycan_ros.skills.config import ExecutorConfig
 from saycan_ros.skills.controllers import GoToController
-from saycan_ros.skills.types import (STOP, Command, ErrorCode, JointTarget, Observation, Outcome, Percept, Pose2D,
+from saycan_ros.core.pose import Pose2D
+from saycan_ros.skills.types import (STOP, Command, ErrorCode, JointTarget, Observation, Outcome, Percept,
                                      SeenObject, SkillFailure, wrap_angle)
 
 T = TypeVar("T")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from saycan_ros.skills.types import Pose2D, wrap_angle
+from saycan_ros.core.pose import Pose2D
+from saycan_ros.skills.types import wrap_angle
 
 
 @dataclass(frozen=True)

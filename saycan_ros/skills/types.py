@@ -13,6 +13,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from saycan_ros.core.pose import Pose2D
+
 
 class ErrorCode(IntEnum):
     """The result codes of saycan_msgs/action/ExecuteSkill (kept equal by a node test)."""
@@ -53,26 +55,6 @@ class Outcome:
     @classmethod
     def fail(cls, code: ErrorCode, message: str) -> "Outcome":
         return cls(False, code, message)
-
-
-@dataclass(frozen=True)
-class Pose2D:
-    x: float
-    y: float
-    yaw: float
-
-    def distance_to(self, other: "Pose2D") -> float:
-        return math.hypot(other.x - self.x, other.y - self.y)
-
-    def to_base(self, wx: float, wy: float) -> tuple[float, float]:
-        """A world (odom) point in this pose's frame (x forward, y left)."""
-        dx, dy = wx - self.x, wy - self.y
-        c, s = math.cos(self.yaw), math.sin(self.yaw)
-        return c * dx + s * dy, -s * dx + c * dy
-
-    def to_world(self, bx: float, by: float) -> tuple[float, float]:
-        c, s = math.cos(self.yaw), math.sin(self.yaw)
-        return self.x + c * bx - s * by, self.y + s * bx + c * by
 
 
 def wrap_angle(a: float) -> float:

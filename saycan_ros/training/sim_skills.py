@@ -15,7 +15,8 @@ from saycan_ros.sim.kitchen_world import KitchenWorld
 from saycan_ros.skills.behaviours import Skills, run_skill
 from saycan_ros.skills.config import ExecutorConfig
 from saycan_ros.skills.perceive import make_percept
-from saycan_ros.skills.types import Observation, Outcome, Pose2D
+from saycan_ros.core.pose import Pose2D
+from saycan_ros.skills.types import Observation, Outcome
 
 CONTROL_DT = 0.05  # the executor's control period (s of simulated time)
 

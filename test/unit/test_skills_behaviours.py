@@ -13,7 +13,8 @@ from saycan_ros.core.robot_geometry import ARM, LEFT, LIFT, RIGHT, load_robot_ge
 from saycan_ros.skills.behaviours import HeldObject, Skills, run_skill
 from saycan_ros.skills.config import ExecutorConfig
 from saycan_ros.skills.controllers import simulate_unicycle
-from saycan_ros.skills.types import Command, ErrorCode, Observation, Outcome, Percept, Pose2D, SeenObject, wrap_angle
+from saycan_ros.core.pose import Pose2D
+from saycan_ros.skills.types import Command, ErrorCode, Observation, Outcome, Percept, SeenObject, wrap_angle
 
 KITCHEN = load_kitchen()
 ROBOT = load_robot_geometry()

@@ -8,7 +8,8 @@ import pytest
 
 from saycan_ros.skills.controllers import (BaseLimits, GoToController, GoToTolerance, RateLimiter,
                                            simulate_unicycle)
-from saycan_ros.skills.types import Pose2D, wrap_angle
+from saycan_ros.core.pose import Pose2D
+from saycan_ros.skills.types import wrap_angle
 
 DT = 0.05
 
