@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -209,13 +210,21 @@ def predict(network: Any, images: np.ndarray, states: np.ndarray, texts: np.ndar
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
-def served_probability(p: float, skill: Skill, known_absent: frozenset[str] | set[str],
-                       known_absent_cap: float, floor: float) -> float:
-    """What the node serves for a network output: a find of a kind the search memory knows is absent
-    is capped (a fact, not an estimate), and every value lies in [floor, 1]."""
-    if skill.kind == "find" and base_object_name(skill.object) in known_absent:
-        p = min(float(p), known_absent_cap)
-    return float(min(1.0, max(floor, p)))
+def served_probability(p: float, skill: Skill, features: AffordanceFeatures, params: AffordanceParams) -> float:
+    """What the node serves for a network output. Facts cap the estimate: a find of a kind the search
+    memory knows is absent, and a skill whose precondition the gripper rules out (the executor refuses
+    it: pick with full fingers, put down or bring with empty ones, put down an object it does not
+    hold), get the hand-calibrated value for that case. Every value lies in [floor, 1]."""
+    held, obj = features.holding, skill.object
+    if skill.kind == "find" and base_object_name(obj) in features.known_absent:
+        p = min(float(p), params.find_known_absent)
+    elif skill.kind == "pick" and held is not None:
+        p = min(float(p), params.pick_hands_full)
+    elif skill.kind == "place" and (held is None or held not in (obj, UNKNOWN_HELD)):
+        p = min(float(p), params.place_other)
+    elif skill.kind == "bring" and held is None:
+        p = min(float(p), params.bring_empty)
+    return float(min(1.0, max(params.floor, p)))
 
 
 class LearnedAffordance(AffordanceModel):
@@ -223,8 +232,8 @@ class LearnedAffordance(AffordanceModel):
 
     Observation handling (the held-object memory, the search memory) is the perception model's:
     `perception` is a PerceptionAffordance the node updates as usual. What the search memory knows
-    (every place looked at, the object never seen) is a fact, not an estimate: a find of a kind known
-    to be absent is capped at the hand-calibrated `find_known_absent` (`served_probability`).
+    (every place looked at, the object never seen) is a fact, not an estimate, and so is what the
+    gripper holds: `served_probability` caps the network where either rules a skill out.
     """
 
     def __init__(self, perception: Any, folder: str | Path | None = None, floor: float | None = None,
@@ -252,7 +261,7 @@ class LearnedAffordance(AffordanceModel):
             encoded = [encode_observation(obs, s, kitchen, geometry, features) for _, s in rows]
             probabilities = predict(self.network, np.stack([e[0] for e in encoded]), np.stack([e[1] for e in encoded]),
                                     self.embeddings([s.text for _, s in rows]))
-            cap = self.perception.params.find_known_absent
+            params = replace(self.perception.params, floor=self.floor)  # the caps are the table's, for the same facts
             for (i, s), p in zip(rows, probabilities):
-                values[i] = served_probability(p, s, features.known_absent, cap, self.floor)
+                values[i] = served_probability(p, s, features, params)
         return values

@@ -56,14 +56,16 @@ def baseline_probabilities(features_json: Sequence[str], skill_texts: Sequence[s
 
 
 def served_probabilities(raw: np.ndarray, features_json: Sequence[str], skill_texts: Sequence[str], kitchen) -> np.ndarray:
-    """The network's outputs as affordance_node serves them (known-absent cap, floor: LearnedAffordance)."""
+    """The network's outputs exactly as affordance_node serves them (`served_probability`'s caps and floor
+    with the default parameters)."""
+    from saycan_ros.affordance.features import features_from_json
     from saycan_ros.affordance.learned import served_probability
     from saycan_ros.affordance.value_function import AffordanceParams
     from saycan_ros.core.skills import SkillLibrary
 
-    library, cap = SkillLibrary.from_kitchen(kitchen), AffordanceParams().find_known_absent
-    return np.array([served_probability(p, library.get(str(s)), frozenset(json.loads(f).get("known_absent", ())),
-                                        cap, 0.01) for p, f, s in zip(raw, features_json, skill_texts)])
+    library, params = SkillLibrary.from_kitchen(kitchen), AffordanceParams()
+    return np.array([served_probability(p, library.get(str(s)), features_from_json(json.loads(f)), params)
+                     for p, f, s in zip(raw, features_json, skill_texts)])
 
 
 def plot_reliability(labels: np.ndarray, kinds: np.ndarray, learned: np.ndarray, baseline: np.ndarray,
