@@ -13,7 +13,7 @@ import rclpy
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy._rclpy_pybind11 import RCLError
 from rclpy.context import Context
-from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.experimental import EventsExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
@@ -201,7 +201,7 @@ def clock_seconds(node: Node) -> float:
 
 
 def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None, threads: int = 4,
-             single_threaded: bool = False) -> int:
+             single_threaded: bool = False, awaits: bool = False) -> int:
     """Create a node, spin it, and always shut down cleanly.
 
     The executor is a MultiThreadedExecutor, or with `single_threaded` rclpy's EventsExecutor: for
@@ -210,6 +210,9 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None, t
     simulator's 50 Hz odometry, joint states and /clock was most of a sensor node's CPU). Such a node
     must not start threads of its own that publish: a publish into a subscription of the same
     process while the EventsExecutor spins in another thread can deadlock.
+    With `single_threaded` and `awaits` (callbacks that are coroutines awaiting rclpy futures) it is
+    rclpy's SingleThreadedExecutor instead: rclpy 9.1's EventsExecutor resumes an awaiting coroutine
+    in a busy loop (a full core for as long as it waits), and a thread pool is not needed either.
     A SayCanError while starting (bad parameter, missing model file) prints one line, not a traceback.
     """
     node = None
@@ -219,7 +222,10 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None, t
         use_package_dds_profile()
         init_without_signal_handlers(args=args)
         node = make_node()
-        executor = EventsExecutor() if single_threaded else MultiThreadedExecutor(num_threads=threads)
+        if single_threaded:
+            executor = SingleThreadedExecutor() if awaits else EventsExecutor()
+        else:
+            executor = MultiThreadedExecutor(num_threads=threads)
         executor.add_node(node)
         spin_until_signalled(executor)
     except (KeyboardInterrupt, ExternalShutdownException):

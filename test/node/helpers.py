@@ -32,6 +32,7 @@ class Spinner:
         # ("cannot use Destroyable because destruction was requested").
         for node in self.nodes:
             self.executor.remove_node(node)
+        time.sleep(0.2)  # let callbacks already handed to the worker threads finish (a 20 Hz control timer)
         self.executor.shutdown()
         self.thread.join(timeout=5)
 

@@ -105,6 +105,43 @@ def test_done_succeeds_from_text_alone_and_stops_the_base(graph):
     assert client.twists[-1][1:] == (0.0, 0.0)
 
 
+def test_a_single_threaded_executor_serves_a_sequence_of_goals_and_a_cancel(ros_context):
+    """The node's own process spins it on one thread (run_node: SingleThreadedExecutor): the execute
+    callback awaits the outcome that the control timer sets, so goals after goals, a failure and a
+    cancel mid-skill all end, and the node keeps serving."""
+    from rclpy.executors import SingleThreadedExecutor
+
+    node = executor_node(ros_context, sensor_timeout_s=3.0)
+    client = Client(ros_context)
+    single = SingleThreadedExecutor(context=ros_context)
+    single.add_node(node)
+    spinning = threading.Thread(target=single.spin, daemon=True)
+    spinning.start()
+    try:
+        with Spinner(ros_context, client):
+            assert client.action.wait_for_server(timeout_sec=30.0)
+            assert client.run("done", wait_s=20.0).success
+            no_odom = client.run("go to the table", "go_to", location="table", wait_s=20.0)
+            assert no_odom.error_code == R.NO_SENSOR_DATA and "odom" in no_odom.error_msg
+            bad = client.run("pick up the piano", "pick", "piano", wait_s=20.0)
+            assert bad.error_code == R.UNKNOWN_SKILL and "piano" in bad.error_msg  # answered, nothing moved
+            handle = client.send("go to the table", "go_to", location="table")
+            assert handle is not None
+            time.sleep(0.5)  # waiting for odometry: running, not finished
+            assert len(wait_future(handle.cancel_goal_async(), 10.0).goals_canceling) == 1
+            final = wait_future(handle.get_result_async(), 10.0)
+            assert final.status == 5 and final.result.error_code == R.CANCELED  # STATUS_CANCELED
+            assert client.run("done", wait_s=20.0).success  # still serving
+    finally:
+        node.close()
+        single.remove_node(node)
+        time.sleep(0.2)
+        single.shutdown()
+        spinning.join(timeout=5)
+        node.destroy_node()
+        client.destroy_node()
+
+
 def test_no_odometry_gives_no_sensor_data_not_a_hang(graph):
     node, client = graph
     t0 = time.monotonic()
