@@ -241,7 +241,7 @@ class LearnedAffordance(AffordanceModel):
         self.perception = perception
         folder = folder or default_value_function_folder()
         self.network, self.card = load_value_function(folder)
-        self.floor = AffordanceParams().floor if floor is None else floor  # the same floor as the table's
+        self.floor = perception.params.floor if floor is None else floor  # the same floor as the table's
         self.embeddings = embeddings or TextEmbeddings().load(folder)
         self.embeddings(list(texts))  # embed the known skills now, not on the first request
 

@@ -17,6 +17,7 @@ from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedEx
 from rclpy.experimental import EventsExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
+from rclpy.task import Future
 
 from saycan_ros.core.errors import ConfigError, SayCanError
 from saycan_ros.core.kitchen import config_dir
@@ -242,7 +243,9 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None, t
             if executor is not None:  # no callback may still be running when close() releases resources
                 stop = getattr(node, "stop", None)
                 if callable(stop):  # let long-running callbacks end first (they may wait on a sim clock)
-                    stop()
+                    pending = stop()
+                    if isinstance(pending, Future) and rclpy.ok():  # what stop() ended still reports (a goal's result)
+                        executor.spin_until_future_complete(pending, timeout_sec=2.0)
                 executor.shutdown(timeout_sec=5.0)
             if node is not None:
                 close = getattr(node, "close", None)

@@ -135,6 +135,7 @@ class _RunningSkill:
     text: str
     runner: SkillRunner
     outcome: Future = field(default_factory=Future)
+    reported: Future = field(default_factory=Future)  # done once the result went to the client
     feedback: ExecuteSkill.Feedback = field(default_factory=ExecuteSkill.Feedback)
     last_phase: str | None = None
     last_progress: float = -1.0
@@ -202,7 +203,8 @@ class SkillExecutorNode(Node):
         self.create_subscription(Image, "camera/depth/image_raw", self._on_depth, image_qos, callback_group=sensors)
         self.create_subscription(Image, "camera/segmentation/image_raw", self._on_seg, image_qos, callback_group=sensors)
         self.create_subscription(CameraInfo, "camera/depth/camera_info", self._on_info, image_qos, callback_group=sensors)
-        # its own group: an e-stop must not wait behind an image callback; latched (E_STOP_QOS)
+        # its own group (on a multi-threaded executor it runs beside a control tick; on the node's own
+        # single thread it waits for the current tick at most); latched (E_STOP_QOS)
         self.create_subscription(Bool, "e_stop", self._on_e_stop, E_STOP_QOS, callback_group=MutuallyExclusiveCallbackGroup(),
                                  event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_e_stop))
         self.cmd_pub = self.create_publisher(TwistStamped if self.stamped else Twist, "cmd_vel", 10)
@@ -434,8 +436,11 @@ class SkillExecutorNode(Node):
             self._running = running if not self._closing else None
         if self._closing:
             return self._finish(handle, Outcome.fail(ErrorCode.UNKNOWN, "the executor is shutting down"))
-        outcome = await running.outcome  # the control timer steps the skill until it ends
-        return self._finish(handle, outcome)
+        try:
+            outcome = await running.outcome  # the control timer steps the skill until it ends
+            return self._finish(handle, outcome)
+        finally:
+            running.reported.set_result(True)
 
     def _control_tick(self) -> None:
         """One control step of the running skill, if any; ends it (stopped, outcome set) when it is over."""
@@ -477,6 +482,9 @@ class SkillExecutorNode(Node):
             self._stop(hold_arm=False)
             return out
         self._apply(out)
+        if self._closing:  # stop() ran during this tick (another executor thread): its zero twist must be the last
+            self._stop(hold_arm=True)
+            return Outcome.fail(ErrorCode.UNKNOWN, "the executor is shutting down")
         now = self._now()
         if out.phase != running.last_phase or abs(out.progress - running.last_progress) >= 0.05 \
                 or now - running.last_sent >= 1.0:
@@ -485,11 +493,12 @@ class SkillExecutorNode(Node):
             running.last_phase, running.last_progress, running.last_sent = out.phase, out.progress, now
         return None
 
-    def stop(self) -> None:
-        """Stop the robot and end a running goal. run_node calls it before the executor shuts down:
-        the control timer runs on a simulated clock that may have stopped with the simulator."""
+    def stop(self) -> Future | None:
+        """Stop the robot and end a running goal. run_node calls it before the executor shuts down
+        (the control timer runs on a simulated clock that may have stopped with the simulator) and
+        spins until the returned future is done: the goal's abort result then reaches its client."""
         if self._stopped:
-            return
+            return None
         self._stopped = self._closing = True
         try:
             self._publish_twist()
@@ -497,8 +506,10 @@ class SkillExecutorNode(Node):
             pass
         with self._lock:
             running = self._running
-        if running is not None:
-            self._end(running, Outcome.fail(ErrorCode.UNKNOWN, "the executor is shutting down"))
+        if running is None:
+            return None
+        self._end(running, Outcome.fail(ErrorCode.UNKNOWN, "the executor is shutting down"))
+        return running.reported
 
     def close(self) -> None:
         """Called before destroy_node."""

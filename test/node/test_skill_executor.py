@@ -108,7 +108,7 @@ def test_done_succeeds_from_text_alone_and_stops_the_base(graph):
 def test_a_single_threaded_executor_serves_a_sequence_of_goals_and_a_cancel(ros_context):
     """The node's own process spins it on one thread (run_node: SingleThreadedExecutor): the execute
     callback awaits the outcome that the control timer sets, so goals after goals, a failure and a
-    cancel mid-skill all end, and the node keeps serving."""
+    cancel mid-skill all end, and the node keeps serving until it stops."""
     from rclpy.executors import SingleThreadedExecutor
 
     node = executor_node(ros_context, sensor_timeout_s=3.0)
@@ -132,6 +132,17 @@ def test_a_single_threaded_executor_serves_a_sequence_of_goals_and_a_cancel(ros_
             final = wait_future(handle.get_result_async(), 10.0)
             assert final.status == 5 and final.result.error_code == R.CANCELED  # STATUS_CANCELED
             assert client.run("done", wait_s=20.0).success  # still serving
+            # Shutting down mid-skill (run_node: stop(), then spin until what it returns is done):
+            # the client gets an abort with the reason, not silence.
+            handle = client.send("go to the table", "go_to", location="table")
+            assert handle is not None
+            time.sleep(0.5)
+            reported = node.stop()
+            assert reported is not None
+            final = wait_future(handle.get_result_async(), 10.0)
+            assert final.status == 6 and "shutting down" in final.result.error_msg  # STATUS_ABORTED
+            assert reported.done()
+            assert client.send("done") is None  # no new goals once stopped
     finally:
         node.close()
         single.remove_node(node)
