@@ -34,7 +34,7 @@ from saycan_ros.core.kitchen import Kitchen, base_object_name, models_dir
 from saycan_ros.core.skills import Skill
 from saycan_ros.core.world import USER
 from saycan_ros.affordance.perception_model import ARM, LIFT, finger_opening, grasp_pixel
-from saycan_ros.affordance.value_function import AffordanceParams
+from saycan_ros.affordance.value_function import AffordanceParams, gripper_rules_out
 from saycan_ros.perception.robot_adapter import PerceptionGeometry
 
 ENCODER_VERSION = 2
@@ -212,18 +212,13 @@ def predict(network: Any, images: np.ndarray, states: np.ndarray, texts: np.ndar
 
 def served_probability(p: float, skill: Skill, features: AffordanceFeatures, params: AffordanceParams) -> float:
     """What the node serves for a network output. Facts cap the estimate: a find of a kind the search
-    memory knows is absent, and a skill whose precondition the gripper rules out (the executor refuses
-    it: pick with full fingers, put down or bring with empty ones, put down an object it does not
-    hold), get the hand-calibrated value for that case. Every value lies in [floor, 1]."""
-    held, obj = features.holding, skill.object
-    if skill.kind == "find" and base_object_name(obj) in features.known_absent:
+    memory knows is absent, and a skill whose precondition the gripper rules out (`gripper_rules_out`,
+    the executor refuses it), get the hand-calibrated value for that case. Every value lies in [floor, 1]."""
+    if skill.kind == "find" and base_object_name(skill.object) in features.known_absent:
         p = min(float(p), params.find_known_absent)
-    elif skill.kind == "pick" and held is not None:
-        p = min(float(p), params.pick_hands_full)
-    elif skill.kind == "place" and (held is None or held not in (obj, UNKNOWN_HELD)):
-        p = min(float(p), params.place_other)
-    elif skill.kind == "bring" and held is None:
-        p = min(float(p), params.bring_empty)
+    ruled_out = gripper_rules_out(features, skill, params)
+    if ruled_out is not None:
+        p = min(float(p), ruled_out)
     return float(min(1.0, max(params.floor, p)))
 
 

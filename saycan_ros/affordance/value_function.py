@@ -59,24 +59,39 @@ class AffordanceParams:
 USER_LOCATION = "user"
 
 
+def gripper_rules_out(features: AffordanceFeatures, skill: Skill, params: AffordanceParams) -> float | None:
+    """The table's value for a skill that what the gripper holds rules out (the executor refuses it:
+    pick with full fingers, put down with empty ones or of another object, bring with nothing), or
+    None when the gripper allows it. An unidentified held object allows a put-down."""
+    held = features.holding
+    if skill.kind == "pick" and held is not None:
+        return params.pick_hands_full
+    if skill.kind == "place" and held not in (skill.object, UNKNOWN_HELD):
+        return params.place_other
+    if skill.kind == "bring" and held is None:
+        return params.bring_empty
+    return None
+
+
 def skill_affordance(features: AffordanceFeatures, skill: Skill, params: AffordanceParams | None = None,
                      user_location: str = USER_LOCATION) -> float:
     """Probability in (0, 1] that `skill` succeeds from the state described by `features`."""
     p = params or AffordanceParams()
     held, obj = features.holding, skill.object
+    ruled_out = gripper_rules_out(features, skill, p)
     if skill.kind == "done":
         return 1.0  # stopping is always possible; when to stop is the language model's decision
-    if skill.kind == "pick":
-        if held is not None:
-            value = p.pick_hands_full
-        elif obj in features.reachable:
+    if ruled_out is not None:
+        value = ruled_out
+    elif skill.kind == "pick":
+        if obj in features.reachable:
             value = p.pick_reachable
         elif obj in features.visible:
             value = p.pick_visible
         else:
             value = p.pick_unseen
     elif skill.kind == "place":
-        value = p.place_holding if held == obj else p.place_unknown if held == UNKNOWN_HELD else p.place_other
+        value = p.place_holding if held == obj else p.place_unknown
     elif skill.kind == "go_to":
         value = p.go_to_here if features.robot_at == skill.location else p.go_to
     elif skill.kind == "find":
@@ -85,10 +100,7 @@ def skill_affordance(features: AffordanceFeatures, skill: Skill, params: Afforda
         else:
             value = p.find_known_absent if obj in features.known_absent else p.find
     elif skill.kind == "bring":
-        if held is None:
-            value = p.bring_empty
-        else:
-            value = p.bring_at_user if features.robot_at == user_location else p.bring_holding
+        value = p.bring_at_user if features.robot_at == user_location else p.bring_holding
     else:  # a kind added to the kitchen file without a row here: neutral, not fatal
         value = 0.5
     return min(1.0, max(p.floor, value, 1e-6))

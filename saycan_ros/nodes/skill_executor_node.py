@@ -128,6 +128,9 @@ class _Frame:
     received: float   # node clock when it arrived (s)
 
 
+_SHUTTING_DOWN = Outcome.fail(ErrorCode.UNKNOWN, "the executor is shutting down")
+
+
 @dataclass
 class _RunningSkill:
     """The goal the control timer is stepping; `outcome` completes when the skill ends."""
@@ -210,8 +213,8 @@ class SkillExecutorNode(Node):
         self.cmd_pub = self.create_publisher(TwistStamped if self.stamped else Twist, "cmd_vel", 10)
         self.arm_pub = self.create_publisher(JointTrajectory, "arm_controller/joint_trajectory", 10)
         self.gripper_pub = self.create_publisher(JointTrajectory, "gripper_controller/joint_trajectory", 10)
-        self._control = self.create_timer(1.0 / self.config.control_rate_hz, self._control_tick,
-                                          callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_timer(1.0 / self.config.control_rate_hz, self._control_tick,
+                          callback_group=MutuallyExclusiveCallbackGroup())
         self._server = ActionServer(
             self, ExecuteSkill, "execute_skill", execute_callback=self._execute, goal_callback=self._on_goal,
             cancel_callback=lambda _: CancelResponse.ACCEPT, callback_group=ReentrantCallbackGroup())
@@ -435,7 +438,7 @@ class SkillExecutorNode(Node):
             self._look_after = None
             self._running = running if not self._closing else None
         if self._closing:
-            return self._finish(handle, Outcome.fail(ErrorCode.UNKNOWN, "the executor is shutting down"))
+            return self._finish(handle, _SHUTTING_DOWN)
         try:
             outcome = await running.outcome  # the control timer steps the skill until it ends
             return self._finish(handle, outcome)
@@ -468,7 +471,7 @@ class SkillExecutorNode(Node):
             return Outcome.fail(ErrorCode.CANCELED, f"'{text}' canceled")
         if self._closing or not self.context.ok():
             self._stop(hold_arm=True)
-            return Outcome.fail(ErrorCode.UNKNOWN, "the executor is shutting down")
+            return _SHUTTING_DOWN
         if self.guard.e_stopped:
             self._stop(hold_arm=True)
             return Outcome.fail(ErrorCode.EMERGENCY_STOP, f"'{text}' stopped by the emergency stop (e_stop)")
@@ -484,7 +487,7 @@ class SkillExecutorNode(Node):
         self._apply(out)
         if self._closing:  # stop() ran during this tick (another executor thread): its zero twist must be the last
             self._stop(hold_arm=True)
-            return Outcome.fail(ErrorCode.UNKNOWN, "the executor is shutting down")
+            return _SHUTTING_DOWN
         now = self._now()
         if out.phase != running.last_phase or abs(out.progress - running.last_progress) >= 0.05 \
                 or now - running.last_sent >= 1.0:
@@ -508,7 +511,7 @@ class SkillExecutorNode(Node):
             running = self._running
         if running is None:
             return None
-        self._end(running, Outcome.fail(ErrorCode.UNKNOWN, "the executor is shutting down"))
+        self._end(running, _SHUTTING_DOWN)
         return running.reported
 
     def close(self) -> None:
