@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pybullet
 import pytest
 
 from saycan_ros.core.camera_model import base_to_pixel
@@ -205,6 +206,41 @@ def test_camera_sees_objects_with_class_ids_and_metric_depth(make_world, kitchen
     assert np.all(background)
     assert float(pix.mean()) == pytest.approx(0.35 / math.sin(math.radians(40)), abs=0.01)
     assert np.all(np.isfinite(depth)) and 0.05 < float(depth.min()) and float(depth.max()) < 10.0
+
+
+class _FullRender:
+    """Test stand-in for the floor layer: the floor is rasterised with the rest and nothing is laid under."""
+
+    def under(self, rgb, zbuf, seg_raw, floor_body) -> None:
+        pass
+
+
+def test_the_floor_layer_gives_the_frames_a_full_render_gives(make_world, kitchen: Kitchen) -> None:
+    """render() lays a floor rendered once under each frame; a world that rasterises its floor every
+    frame must see the same pixels, from anywhere in the room, with an object lying on the floor."""
+    scene = {"apple": "close counter", "coke can": "table", "sponge": "far counter"}
+    layered = make_world(scene, seed=3)
+    full = make_world(scene, seed=3)
+    full._p.changeVisualShape(full._floor_body, -1, rgbaColor=(0.74, 0.70, 0.62, 1))  # opaque again
+    full._floor = _FullRender()
+    for world in (layered, full):  # drop the orange next to the table (same physics in both)
+        orange = world._p.createVisualShape(pybullet.GEOM_SPHERE, radius=0.04, rgbaColor=(1, 0.5, 0, 1))
+        world._p.createMultiBody(0.0, -1, orange, (0.9, 0.4, 0.035))
+    rng = np.random.default_rng(0)
+    poses = [tuple(loc.pose) for loc in kitchen.locations.values()]
+    poses += [(rng.uniform(-2.5, 2.5), rng.uniform(-2.5, 3.0), rng.uniform(-math.pi, math.pi)) for _ in range(6)]
+    poses.append((-0.1, 0.4, 0.0))  # the orange on the floor 1 m ahead, in view
+    floor_pixels = differing = 0
+    for pose in poses:
+        for world in (layered, full):
+            world._pose = list(pose)
+        (rgb_a, depth_a, seg_a), (rgb_b, depth_b, seg_b) = layered.render(), full.render()
+        differing += int(np.any(rgb_a != rgb_b, axis=-1).sum() + (seg_a != seg_b).sum())
+        floor_pixels += int(np.all(rgb_b == (176, 167, 148), axis=-1).sum())
+        assert np.array_equal(np.isnan(depth_a), np.isnan(depth_b))
+        assert float(np.nanmax(np.abs(depth_a - depth_b))) < 1e-3
+    assert floor_pixels > 0.3 * len(poses) * SIZE[0] * SIZE[1]  # the floor was in the pictures
+    assert differing <= 0.0001 * len(poses) * SIZE[0] * SIZE[1]  # at most z-ties where furniture meets the floor
 
 
 def test_reset_restores_scene_and_robot(make_world, kitchen: Kitchen, robot: RobotGeometry) -> None:
