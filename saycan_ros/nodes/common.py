@@ -201,6 +201,13 @@ def clock_seconds(node: Node) -> float:
     return node.get_clock().now().nanoseconds * 1e-9
 
 
+def executor_class(single_threaded: bool = False, awaits: bool = False) -> type[Executor]:
+    """The executor run_node spins a node on (see there for why each)."""
+    if single_threaded:
+        return SingleThreadedExecutor if awaits else EventsExecutor
+    return MultiThreadedExecutor
+
+
 def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None, threads: int = 4,
              single_threaded: bool = False, awaits: bool = False) -> int:
     """Create a node, spin it, and always shut down cleanly.
@@ -223,10 +230,8 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None, t
         use_package_dds_profile()
         init_without_signal_handlers(args=args)
         node = make_node()
-        if single_threaded:
-            executor = SingleThreadedExecutor() if awaits else EventsExecutor()
-        else:
-            executor = MultiThreadedExecutor(num_threads=threads)
+        kind = executor_class(single_threaded, awaits)
+        executor = kind(num_threads=threads) if kind is MultiThreadedExecutor else kind()
         executor.add_node(node)
         spin_until_signalled(executor)
     except (KeyboardInterrupt, ExternalShutdownException):

@@ -91,3 +91,30 @@ def test_a_refused_publish_is_dropped_not_raised(ros_context):
         assert publish_or_drop(node, real, String(data="x")) is True
     finally:
         node.destroy_node()
+
+
+@pytest.mark.parametrize("module, expected", [
+    ("skill_executor_node", "SingleThreadedExecutor"),  # awaits rclpy futures: EventsExecutor would busy-loop
+    ("sim_node", "EventsExecutor"), ("affordance_node", "EventsExecutor"), ("llm_scoring_node", "EventsExecutor"),
+    ("planner_node", "MultiThreadedExecutor"),  # its execute callback blocks on service calls
+])
+def test_each_node_process_spins_the_executor_its_callbacks_need(monkeypatch, module, expected) -> None:
+    """What each node's main() hands run_node decides its executor; a wrong one either spins a core
+    (rclpy 9.1's EventsExecutor under an awaiting coroutine) or deadlocks (one thread, a blocking callback)."""
+    import importlib
+
+    from saycan_ros.nodes.common import executor_class
+
+    node_module = importlib.import_module(f"saycan_ros.nodes.{module}")
+    asked = {}
+
+    def fake_run_node(make_node, args=None, threads=4, single_threaded=False, awaits=False):
+        asked.update(single_threaded=single_threaded, awaits=awaits)
+        return 0
+
+    monkeypatch.setattr(node_module, "run_node", fake_run_node)
+    try:
+        node_module.main([])
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    assert executor_class(**asked).__name__ == expected
