@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -37,6 +38,9 @@ def use_package_dds_profile() -> None:
         profile = config_dir() / "fastdds.xml"
         if profile.is_file():
             os.environ[DDS_PROFILE_VARS[0]] = str(profile)
+
+
+RESULT_FLUSH_S = 0.3  # spinning after a stopped goal's result, so it goes out before the process ends
 
 
 def init_without_signal_handlers(**kwargs: Any) -> None:
@@ -251,6 +255,10 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None, t
                     pending = stop()
                     if isinstance(pending, Future) and rclpy.ok():  # what stop() ended still reports (a goal's result)
                         executor.spin_until_future_complete(pending, timeout_sec=2.0)
+                        # rclpy's action server sends that result from a task of its own, on later spins
+                        flush_until = time.monotonic() + RESULT_FLUSH_S
+                        while time.monotonic() < flush_until:
+                            executor.spin_once(timeout_sec=0.05)
                 executor.shutdown(timeout_sec=5.0)
             if node is not None:
                 close = getattr(node, "close", None)

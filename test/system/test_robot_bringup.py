@@ -107,3 +107,49 @@ def test_go_to_drives_the_robot_through_its_own_driver_topics(robot: RobotInterf
             action.destroy()
             for node in (driver, client):
                 node.destroy_node()
+
+
+def test_sigterm_mid_skill_aborts_the_goal_and_leaves_the_base_stopped(private_domain, tmp_path):
+    """ros2 launch stops the executor with SIGINT/SIGTERM while a skill drives the base: the client
+    must still get the goal's result (aborted, 'shutting down'), the last cmd_vel the driver saw
+    must be a stop, and the process must exit 0 without a traceback."""
+    import signal
+
+    from action_msgs.msg import GoalStatus
+    from rclpy.node import Node
+
+    from saycan_msgs.action import ExecuteSkill
+    from saycan_msgs.msg import Skill
+    from saycan_ros.launch_runner import LaunchedGraph
+    from saycan_ros.ros_io.actions import ActionClient
+
+    ros_context, domain = private_domain
+    with LaunchedGraph(launched_nodes(STRETCH.name), log_dir=tmp_path, env={"ROS_DOMAIN_ID": str(domain)}) as graph:
+        driver = FakeDriver(STRETCH, ros_context)
+        client = Node("sigterm_test_client", context=ros_context)
+        action = ActionClient(client, ExecuteSkill, "execute_skill")
+        try:
+            with Spinner(ros_context, driver, client):
+                wait_graph(graph, action.server_is_ready, 60, "the executor's action server")
+                goal = ExecuteSkill.Goal(skill=Skill(text="go to the far counter", kind="go_to", location="far counter"),
+                                         timeout_s=60.0)
+                handle = wait_future(action.send_goal_async(goal), 30.0)
+                assert handle.accepted
+                result_future = handle.get_result_async()
+                wait_graph(graph, lambda: driver.moving_commands >= 10, 30, "the base driving toward the far counter")
+                graph.kill("skill_executor_node", signal.SIGTERM, wait_s=10.0)
+                process = graph.processes["skill_executor_node"]
+                log = graph.log_tail("skill_executor_node", 40)
+                assert process.returncode == 0, log
+                assert "Traceback" not in log, log
+                response = wait_future(result_future, 5.0)
+                assert response.status == GoalStatus.STATUS_ABORTED, (response.status, log)
+                assert not response.result.success and "shutting down" in response.result.error_msg, log
+                with driver.lock:
+                    assert driver.twist == (0.0, 0.0), (driver.twist, log)
+                    x, y, _ = driver.pose
+                assert math.hypot(x, y) < 2.0  # stopped on the way, not at the far counter
+        finally:
+            action.destroy()
+            for node in (driver, client):
+                node.destroy_node()
