@@ -30,17 +30,53 @@ class Scores:
     brier: float
     baseline_auc: float
     baseline_brier: float
+    lookup_auc: float = float("nan")  # see lookup_bound
 
 
-def score_table(labels: np.ndarray, kinds: np.ndarray, learned: np.ndarray, baseline: np.ndarray) -> dict[str, Scores]:
-    """Scores per skill kind and 'all'."""
+def score_table(labels: np.ndarray, kinds: np.ndarray, learned: np.ndarray, baseline: np.ndarray,
+                cells: Sequence[tuple] | None = None) -> dict[str, Scores]:
+    """Scores per skill kind and 'all'; with `cells` (one per attempt, see `feature_cell`) also
+    the lookup bound per kind."""
     table = {}
     for kind in [*sorted(set(kinds)), "all"]:
         m = np.ones(len(labels), bool) if kind == "all" else kinds == kind
         y = labels[m]
+        bound = lookup_bound(y, [c for c, keep in zip(cells, m) if keep]) if cells is not None else float("nan")
         table[kind] = Scores(int(m.sum()), float(y.mean()), roc_auc(y, learned[m]), brier(y, learned[m]),
-                             roc_auc(y, baseline[m]), brier(y, baseline[m]))
+                             roc_auc(y, baseline[m]), brier(y, baseline[m]), bound)
     return table
+
+
+def feature_cell(features_json: str, skill_text: str, library) -> tuple:
+    """What the recorded perception features say about one attempt's skill, in a few discrete values:
+    the skill kind; its object in view, in reach, held (or another / an unidentified object held),
+    seen since the search memory was cleared, known absent; the robot at the skill's location or at
+    none; the share of search places looked at, in quarters."""
+    from saycan_ros.affordance.features import UNKNOWN_HELD, features_from_json
+    from saycan_ros.core.kitchen import base_object_name
+
+    f = features_from_json(json.loads(features_json))
+    skill = library.get(str(skill_text))
+    obj = skill.object
+    held = f.holding
+    holding = "none" if held is None else "?" if held == UNKNOWN_HELD else (
+        "it" if obj and base_object_name(held) == obj else "other")
+    at = "none" if f.robot_at is None else ("its location" if f.robot_at == skill.location else "elsewhere")
+    return (skill.kind, obj in f.visible, obj in f.reachable, holding, obj in f.seen, obj in f.known_absent,
+            at, round(f.searched * 4))
+
+
+def lookup_bound(labels: np.ndarray, cells: Sequence[tuple]) -> float:
+    """AUC of a lookup table that predicts each attempt's success as the success rate of its cell,
+    filled from these very labels: how well the recorded features can rank at best. Read on the data
+    it scores, it is an optimistic bound; a kind whose learned AUC sits near it gains little from a
+    better model of the same observation (the camera image may still add what the cells miss)."""
+    totals: dict[tuple, list[int]] = {}
+    for cell, y in zip(cells, labels):
+        total = totals.setdefault(cell, [0, 0])
+        total[0] += int(y)
+        total[1] += 1
+    return roc_auc(np.asarray(labels), np.array([totals[c][0] / totals[c][1] for c in cells]))
 
 
 def baseline_probabilities(features_json: Sequence[str], skill_texts: Sequence[str], kitchen=None) -> np.ndarray:
@@ -95,10 +131,13 @@ def plot_reliability(labels: np.ndarray, kinds: np.ndarray, learned: np.ndarray,
 
 
 def format_table(table: dict[str, Scores]) -> str:
-    lines = [f"{'kind':7s} {'n':>5s} {'success':>8s} {'AUC':>6s} {'Brier':>6s} | {'hand AUC':>8s} {'hand Brier':>10s}"]
+    lines = [f"{'kind':7s} {'n':>5s} {'success':>8s} {'AUC':>6s} {'Brier':>6s} | {'hand AUC':>8s} {'hand Brier':>10s}"
+             f" | {'lookup bound':>12s}"]
     for kind, s in table.items():
         lines.append(f"{kind:7s} {s.n:5d} {s.success_rate:8.2f} {s.auc:6.3f} {s.brier:6.3f} | "
-                     f"{s.baseline_auc:8.3f} {s.baseline_brier:10.3f}")
+                     f"{s.baseline_auc:8.3f} {s.baseline_brier:10.3f} | {s.lookup_auc:12.3f}")
+    lines.append("lookup bound: AUC of each feature cell's own success rate on this data (an optimistic "
+                 "ceiling for ranking from the features alone)")
     return "\n".join(lines)
 
 
@@ -134,7 +173,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     raw = predict(network, data.image, data.state, TextEmbeddings().load(folder)([str(s) for s in data.skill]))
     learned = served_probabilities(raw, data.features, data.skill, kitchen)
     baseline = baseline_probabilities(data.features, data.skill, kitchen)
-    table = score_table(data.label, data.kind, learned, baseline)
+    from saycan_ros.core.skills import SkillLibrary
+
+    library = SkillLibrary.from_kitchen(kitchen)
+    cells = [feature_cell(f, skill, library) for f, skill in zip(data.features, data.skill)]
+    table = score_table(data.label, data.kind, learned, baseline, cells)
     print(format_table(table))
     plot = plot_reliability(data.label, data.kind, learned, baseline,
                             Path(args.plot) if args.plot else Path(args.data[0]) / "reliability.png")

@@ -22,7 +22,8 @@ from saycan_ros.core.skills import SkillLibrary
 from saycan_ros.perception.robot_adapter import perception_geometry
 from saycan_ros.sim.kitchen_world import KitchenWorld
 from saycan_ros.training import experience
-from saycan_ros.training.affordance_eval import brier, reliability, roc_auc, score_table, summary_line
+from saycan_ros.training.affordance_eval import (brier, feature_cell, format_table, lookup_bound, reliability, roc_auc,
+                                                score_table, summary_line)
 from saycan_ros.training.affordance_training import split_by_state, train
 
 KITCHEN = load_kitchen()
@@ -72,6 +73,29 @@ def test_score_table_and_the_machine_readable_line():
     line = summary_line(table)
     assert line.startswith("affordance n=6 auc=1.000 brier=")
     assert "auc_min_kind=1.000 baseline_auc=0.500" in line
+
+
+def test_the_lookup_bound_ranks_by_what_the_features_say_and_no_better():
+    from saycan_ros.affordance.features import AffordanceFeatures, features_to_json
+
+    def cell(skill, **features):
+        return feature_cell(json.dumps(features_to_json(AffordanceFeatures(**features))), skill, LIBRARY)
+
+    in_view = cell("find an apple", robot_at="table", holding=None, visible={"apple": 1.2})
+    unsearched = cell("find an apple", robot_at=None, holding="orange", searched=0.3)
+    assert in_view == ("find", True, False, "none", False, False, "elsewhere", 0)
+    assert unsearched == ("find", False, False, "other", False, False, "none", 1)
+    assert cell("put down the apple", robot_at="table", holding="apple#2")[3] == "it"
+    # labels the cells decide: the bound ranks perfectly; labels the cells cannot tell apart: chance
+    assert lookup_bound(np.array([1, 1, 0, 0]), [in_view, in_view, unsearched, unsearched]) == 1.0
+    assert lookup_bound(np.array([1, 0, 1, 0]), [in_view, in_view, unsearched, unsearched]) == 0.5
+    # a coin-toss cell among decided ones: between
+    mixed = lookup_bound(np.array([1, 1, 1, 0, 0, 0]), [in_view, in_view, unsearched, unsearched, "x", "x"])
+    assert 0.5 < mixed < 1.0
+    table = score_table(np.array([1, 1, 0, 0]), np.array(["find"] * 4), np.array([0.9, 0.6, 0.7, 0.1]),
+                        np.full(4, 0.9), [in_view, in_view, unsearched, unsearched])
+    assert table["find"].lookup_auc == 1.0 and table["find"].auc == 0.75
+    assert "lookup bound" in format_table(table)
 
 
 # ------------------------------------------------------------------------------------ labels
