@@ -5,21 +5,21 @@ All numbers come from one run on one loaded model:
 * naive  - one forward pass of prompt + skill per skill (with ``--naive-sample K``, K skills are
   timed and the per-skill mean is multiplied by N: printed as extrapolated);
 * kv     - the prompt encoded once, its key/value cache reused for batches of skills;
-* packed - the prompt encoded once, all skills in one sequence with a block-diagonal mask (chunked
-  by the memory budget);
-* limit  - one prompt pass plus plain forward passes over the skills' tokens concatenated, with
-  the ordinary causal mask (no block mask, no per-skill positions): the work packing cannot
-  avoid. It feeds the same tokens as packed (every skill token but the last, whose output is not
-  needed) in as many passes as packed used. Printed beside it: ``limit 1 pass`` (all those
-  tokens in a single pass, the literal reading; slower than chunks for long libraries because
-  attention grows with the square of the sequence) and ``limit all tokens`` (each skill's last
-  token fed too).
+* chains - packed without shared prefixes: the prompt and all skills in one sequence, a chain of
+  tokens per skill under a block-diagonal mask (chunked by the memory budget);
+* packed - the same with the skills as a prefix tree: a token that several skills begin with
+  ("find a", "pick up the") is fed once, under a mask that shows each token its ancestors;
+* limit  - plain forward passes over the prompt and the tree's tokens concatenated, with the
+  ordinary causal mask (no tree mask, no per-skill positions): the work packing cannot avoid. It
+  feeds the same tokens as packed in as many passes. Printed beside it: ``limit 1 pass`` (all
+  those tokens in a single pass; slower than chunks for long libraries because attention grows
+  with the square of the sequence).
 
 Each fast method's step starts from an empty prompt cache (step 1). Step k>1 is measured too: the
 prompt grows by the chosen skill and the cached prefix is reused, so only the new tokens are
 encoded. The last line is one machine-readable summary per N (the last N last):
-``scoring N=<n> naive_ms=.. kv_ms=.. packed_ms=.. limit_ms=.. speedup=<naive/best>
-limit_ratio=<best/limit> max_abs_diff=..``
+``scoring N=<n> naive_ms=.. kv_ms=.. chains_ms=.. packed_ms=.. limit_ms=.. speedup=<naive/best>
+tree_gain=<chains/packed> limit_ratio=<best/limit> max_abs_diff=..``
 """
 from __future__ import annotations
 
@@ -181,6 +181,7 @@ def _sync(device: Any) -> None:
 def run_one_n(n: int, args: argparse.Namespace, loaded: Any) -> dict[str, float]:
     import torch
 
+    from saycan_ros.language import packing
     from saycan_ros.language.base import ScorerConfig
     from saycan_ros.language.transformers_scorer import TransformersScorer, _target_logprobs
 
@@ -196,12 +197,15 @@ def run_one_n(n: int, args: argparse.Namespace, loaded: Any) -> dict[str, float]
         return TransformersScorer(cfg, loaded)
 
     naive, kv, packed = scorer("naive"), scorer("kv"), scorer("packed")
+    chains = TransformersScorer(packed.config, loaded, share_prefixes=False)
     prompt_len = len(naive._prompt_ids(prompt))
     conts = naive._continuations(prompt, naive._prompt_ids(prompt), skills)
     skill_tokens = sum(len(c) for c in conts)
-    print(f"\n== N={n} skills ({skill_tokens} skill tokens, {sum(len(c) - 1 for c in conts)} fed), "
-          f"prompt {prompt_len} tokens, model {loaded.source}, {loaded.device.type} {args.dtype}, "
-          f"torch threads {torch.get_num_threads()}")
+    max_tokens = packing.max_packed_tokens(packed.dims, prompt_len, packed._budget_bytes(), args.max_chunk_tokens)
+    tree_chunks = [packing.pack(conts, c, prompt_len).input_ids for c in packing.plan_tree_chunks(conts, max_tokens)]
+    print(f"\n== N={n} skills ({skill_tokens} skill tokens, {sum(len(c) - 1 for c in conts)} fed, "
+          f"{sum(map(len, tree_chunks))} in the prefix tree), prompt {prompt_len} tokens, model {loaded.source}, "
+          f"{loaded.device.type} {args.dtype}, torch threads {torch.get_num_threads()}")
 
     results: dict[str, Timing] = {}
     scores: dict[str, list[Any]] = {}
@@ -232,34 +236,36 @@ def run_one_n(n: int, args: argparse.Namespace, loaded: Any) -> dict[str, float]
     naive_parts = [sample_skills[r::args.repeats] for r in range(args.repeats)]
     scores["naive"], naive_ms_total, naive_fwd = [], 0.0, 0
 
-    # The limit: a prompt pass plus plain forward passes over the skills' tokens concatenated (the
-    # ordinary causal mask, consecutive positions: no block mask, no per-skill positions), split
-    # into as many equal passes as packed uses, each over the prompt cache. The same matrix work as
-    # packed without what packing adds. "limit 1 pass" is the literal single pass over all tokens:
-    # on long libraries it is slower than chunking (attention grows with the square of its length).
+    # The limit: plain forward passes over the prompt and the prefix tree's tokens concatenated (the
+    # ordinary causal mask, consecutive positions: no tree mask, no per-skill positions), as many
+    # passes as packed makes, the prompt riding in the first. The same matrix work as packed without
+    # what packing adds. "limit 1 pass" is the literal single pass over all tokens: on long
+    # libraries it is slower than chunking (attention grows with the square of its length).
     from transformers import DynamicCache
 
-    p_ids = torch.tensor([naive._prompt_ids(prompt)], device=loaded.device)
+    p_ids = naive._prompt_ids(prompt)
     p2_ids = torch.tensor([naive._prompt_ids(prompt2)], device=loaded.device)
+    tree = [t for ids in tree_chunks for t in ids]
     packed.score(prompt, skills)
-    n_chunks = max(1, packed.last_stats.forward_passes - 1)
+    n_chunks = packed.last_stats.forward_passes
     packed.reset_cache()
 
-    def limit(all_tokens: bool, chunks: int) -> None:
-        fed = [t for c in conts for t in (c if all_tokens else c[:-1])]
-        # the same amount of log-prob work per position as packed (targets only need the right count)
-        targets = [t for c in conts for t in (c[1:] + [c[0]] if all_tokens else c[1:])]
+    def limit(chunks: int) -> None:
+        size = -(-len(tree) // chunks)
+        parts = [tree[a:a + size] for a in range(0, len(tree), size)] or [[]]
         with torch.inference_mode():
-            out = loaded.model(input_ids=p_ids, past_key_values=DynamicCache(), use_cache=True, logits_to_keep=1)
-            first = torch.log_softmax(out.logits[0, -1].float(), -1)
-            prompt_kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
-            size = -(-len(fed) // chunks)
-            for a in range(0, len(fed), size):
-                ids = torch.tensor([fed[a:a + size]], device=loaded.device)
-                out2 = loaded.model(input_ids=ids, past_key_values=DynamicCache(ddp_cache_data=prompt_kv),
-                                    use_cache=True)
-                _target_logprobs(out2.logits[0], torch.tensor(targets[a:a + size], device=loaded.device))
-            first[torch.tensor([c[0] for c in conts], device=loaded.device)].tolist()
+            prompt_kv = None
+            for k, part in enumerate(parts):
+                lead = p_ids if k == 0 else []
+                ids = torch.tensor([lead + part], device=loaded.device)
+                keep = torch.arange(max(len(lead) - 1, 0), len(lead) + len(part), device=loaded.device)
+                cache = DynamicCache() if k == 0 else DynamicCache(ddp_cache_data=prompt_kv)
+                out = loaded.model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=keep)
+                if k == 0:
+                    prompt_kv = [(layer.keys[:, :, :len(p_ids)], layer.values[:, :, :len(p_ids)])
+                                 for layer in out.past_key_values.layers]
+                # the same amount of log-prob work per position as packed (targets only need the right count)
+                _target_logprobs(out.logits[0], torch.tensor(part + p_ids[-1:] if k == 0 else part, device=loaded.device))
 
     def prompt2_pass() -> None:
         with torch.inference_mode():
@@ -272,10 +278,10 @@ def run_one_n(n: int, args: argparse.Namespace, loaded: Any) -> dict[str, float]
     # step k>1: the prompt grew by one step; with the prefix cache only the new tokens are encoded
     jobs: list[tuple[str, Callable[[], Any], Callable[[], None] | None]] = [
         ("kv", lambda: kv.score(prompt, skills), kv.reset_cache),
+        ("chains", lambda: chains.score(prompt, skills), chains.reset_cache),
         ("packed", lambda: packed.score(prompt, skills), packed.reset_cache),
-        ("limit", lambda: limit(False, n_chunks), None),
-        ("limit 1 pass", lambda: limit(False, 1), None),
-        ("limit all tokens", lambda: limit(True, n_chunks), None),
+        ("limit", lambda: limit(n_chunks), None),
+        ("limit 1 pass", lambda: limit(1), None),
         ("packed step 2 (prefix reused)", lambda: packed.score(prompt2, skills), warm_step1),
         ("packed step 2 (no cache)", lambda: packed.score(prompt2, skills), packed.reset_cache),
         ("prompt pass, step-2 prompt", prompt2_pass, None),
@@ -290,22 +296,22 @@ def run_one_n(n: int, args: argparse.Namespace, loaded: Any) -> dict[str, float]
         for name, fn, before in jobs:
             out, ms = timed(name, fn, before)
             results[name].ms.append(ms)
-            if name in ("kv", "packed") or name.startswith("packed step 2"):
-                scores[name], stats[name] = out, (kv if name == "kv" else packed).last_stats
+            if name in ("kv", "chains", "packed") or name.startswith("packed step 2"):
+                scores[name], stats[name] = out, {"kv": kv, "chains": chains}.get(name, packed).last_stats
     t = results["naive"]
     t.ms = [naive_ms_total * n / len(sample_skills)]
     t.forward_passes = naive_fwd
     if len(sample_skills) < n:
         t.note = f"extrapolated from {len(sample_skills)} of {n} skills"
-    for name in ("kv", "packed"):
+    for name in ("kv", "chains", "packed"):
         results[name].forward_passes = stats[name].forward_passes
-    results["limit"].forward_passes = n_chunks + 1
-    results["limit 1 pass"].forward_passes = 2
-    results["limit all tokens"].forward_passes = n_chunks + 1
+    results["chains"].note = f"{stats['chains'].skill_tokens_fed} skill tokens fed, a chain per skill"
+    results["packed"].note = f"{stats['packed'].skill_tokens_fed} skill tokens fed, shared prefixes once"
+    results["limit"].forward_passes = n_chunks
+    results["limit 1 pass"].forward_passes = 1
     results["prompt pass, step-2 prompt"].forward_passes = 1
     results["limit"].note = "same tokens and passes as packed, plain causal mask"
-    results["limit 1 pass"].note = "all fed tokens in one plain pass"
-    results["limit all tokens"].note = "also each skill's last token (not needed)"
+    results["limit 1 pass"].note = "all of them in one plain pass"
     for name in ("packed step 2 (prefix reused)", "packed step 2 (no cache)"):
         st = stats[name]
         results[name].forward_passes = st.forward_passes
@@ -315,7 +321,7 @@ def run_one_n(n: int, args: argparse.Namespace, loaded: Any) -> dict[str, float]
     # equality with naive on the naive sample
     pos = {s: i for i, s in enumerate(skills)}
     diffs = {}
-    for name in ("kv", "packed"):
+    for name in ("kv", "chains", "packed"):
         diffs[name] = max(abs(a.sum_logprob - scores[name][pos[a.text]].sum_logprob) for a in scores["naive"])
     max_diff = max(diffs.values())
 
@@ -327,15 +333,18 @@ def run_one_n(n: int, args: argparse.Namespace, loaded: Any) -> dict[str, float]
         spread = f" (runs: {', '.join(f'{m:.0f}' for m in t.ms)})" if len(t.ms) > 1 else ""
         print(f"{name:32} {t.median:10.1f} {naive_ms / t.median:8.1f}x {t.median / limit_ms:8.2f}x "
               f"{t.peak_mb:8.0f} {t.forward_passes or '':>5}  {t.note}{spread}")
-    print(f"max |sum log p - naive| over {len(sample_skills)} skills: kv {diffs['kv']:.2e}, packed {diffs['packed']:.2e}")
+    print(f"max |sum log p - naive| over {len(sample_skills)} skills: kv {diffs['kv']:.2e}, "
+          f"chains {diffs['chains']:.2e}, packed {diffs['packed']:.2e}")
     reused, fresh = results["packed step 2 (prefix reused)"], results["packed step 2 (no cache)"]
     saved = [f - u for f, u in zip(fresh.ms, reused.ms)]
     print(f"step 2: the prefix cache saves {statistics.median(saved):.0f} ms per step (per round: "
           f"{', '.join(f'{x:.0f}' for x in saved)}); the whole step-2 prompt pass takes "
           f"{results['prompt pass, step-2 prompt'].median:.0f} ms")
-    summary = {"naive_ms": naive_ms, "kv_ms": kv_ms, "packed_ms": packed_ms, "limit_ms": limit_ms,
-               "speedup": naive_ms / best, "limit_ratio": best / limit_ms, "max_abs_diff": max_diff}
-    for sc in (naive, kv, packed):
+    chains_ms = results["chains"].median
+    summary = {"naive_ms": naive_ms, "kv_ms": kv_ms, "chains_ms": chains_ms, "packed_ms": packed_ms,
+               "limit_ms": limit_ms, "speedup": naive_ms / best, "tree_gain": chains_ms / packed_ms,
+               "limit_ratio": best / limit_ms, "max_abs_diff": max_diff}
+    for sc in (naive, kv, chains, packed):
         sc._kv = None  # drop prompt caches, keep the shared model
     return summary
 
@@ -383,7 +392,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args_n = args
             s = run_one_n(n, args_n, loaded)
             lines.append(f"scoring N={n} naive_ms={s['naive_ms']:.1f} kv_ms={s['kv_ms']:.1f} "
-                         f"packed_ms={s['packed_ms']:.1f} limit_ms={s['limit_ms']:.1f} speedup={s['speedup']:.1f} "
+                         f"chains_ms={s['chains_ms']:.1f} packed_ms={s['packed_ms']:.1f} limit_ms={s['limit_ms']:.1f} "
+                         f"speedup={s['speedup']:.1f} tree_gain={s['tree_gain']:.2f} "
                          f"limit_ratio={s['limit_ratio']:.2f} max_abs_diff={s['max_abs_diff']:.2e}")
         print()
         for line in lines:

@@ -69,6 +69,7 @@ class ScoreStats:
     prompt_tokens: int = 0  # tokens of the whole prompt
     prompt_tokens_encoded: int = 0  # of those, how many were run through the model this call
     skill_tokens: int = 0  # continuation tokens scored (sum of n_tokens)
+    skill_tokens_fed: int = 0  # skill tokens run through the model (packed: each shared prefix once)
     forward_passes: int = 0  # model forward calls (or HTTP requests for a server)
     elapsed_s: float = 0.0
 

@@ -2,9 +2,10 @@
 
 * ``naive``: one forward pass per skill over prompt + skill, no cache (the reference).
 * ``kv``: the prompt is encoded once; batches of skills run over copies of its key/value cache.
-* ``packed``: the prompt is encoded once; all skills are concatenated into one sequence after it,
-  with a block-diagonal causal mask and per-skill position ids (see saycan_ros.language.packing),
-  split into a few chunks when the memory budget asks for it.
+* ``packed``: the prompt is encoded once; all skills go into one sequence after it as a prefix
+  tree (skills that begin alike share those tokens), with a mask that lets each token see the
+  prompt and its own ancestors and position ids by depth (see saycan_ros.language.packing), split
+  into a few chunks when the memory budget asks for it.
 
 The prompt cache is carried between calls (``prefix_cache``): when a planning step's prompt starts
 with the previous prompt's tokens (it grew by the chosen skill), only the new tokens are encoded.
@@ -141,8 +142,10 @@ def model_dims(model: Any, dtype: torch.dtype) -> packing.ModelDims:
 class TransformersScorer(SkillScorer):
     """SkillScorer over a transformers causal LM. Pass ``loaded`` to share one loaded model."""
 
-    def __init__(self, config: ScorerConfig, loaded: LoadedModel | None = None):
+    def __init__(self, config: ScorerConfig, loaded: LoadedModel | None = None, share_prefixes: bool = True):
         self.config = config.validate()
+        # packed: skills that begin alike share their first tokens (False: a chain per skill, for benchmarks)
+        self._share_prefixes = share_prefixes
         if config.threads:
             torch.set_num_threads(config.threads)
         self._loaded = loaded or load_causal_lm(config)
@@ -179,12 +182,15 @@ class TransformersScorer(SkillScorer):
                 if self.config.mode == "naive":
                     token_lps = self._score_naive(prompt_ids, conts, stats)
                 else:
-                    first = self._encode_prompt(prompt_ids, stats)
                     mode = self.config.mode
                     if mode == "packed" and self._sliding and \
                             len(prompt_ids) + self.config.max_chunk_tokens > int(self._sliding):
                         mode = "kv"  # a packed chunk could reach past the sliding window
-                    rest = self._score_packed(conts, stats) if mode == "packed" else self._score_kv(conts, stats)
+                    if mode == "packed":
+                        first, rest = self._score_packed(prompt_ids, conts, stats)
+                    else:
+                        first = self._encode_prompt(prompt_ids, stats)
+                        rest = self._score_kv(conts, stats)
                     heads = first[torch.tensor([c[0] for c in conts], device=self.device)].tolist() if conts else []
                     token_lps = [[h] + r for h, r in zip(heads, rest)]
             if self.device.type == "cuda":
@@ -247,33 +253,45 @@ class TransformersScorer(SkillScorer):
         return out  # type: ignore[return-value]
 
     # ------------------------------------------------------------------------------- the prompt
+    def _prompt_plan(self, prompt_ids: list[int]) -> packing.PrefixPlan:
+        cached = self._ids if (self.config.prefix_cache and self._kv is not None) else []
+        return packing.plan_prefix(cached, prompt_ids)
+
     def _encode_prompt(self, prompt_ids: list[int], stats: ScoreStats) -> torch.Tensor:
         """Bring the prompt cache to prompt_ids (reusing the shared prefix); return the float32
         log-probabilities at the prompt's last position."""
-        from transformers import DynamicCache
-
-        cached = self._ids if (self.config.prefix_cache and self._kv is not None) else []
-        plan = packing.plan_prefix(cached, prompt_ids)
+        plan = self._prompt_plan(prompt_ids)
         if plan.reuse_all:
             return self._last_logprobs  # type: ignore[return-value]
-        past = None
-        if plan.keep:
-            past = DynamicCache(ddp_cache_data=[(k[:, :, :plan.keep], v[:, :, :plan.keep]) for k, v in self._kv])
         ids = torch.tensor([list(plan.encode)], device=self.device)
         pos = torch.arange(plan.keep, plan.keep + len(plan.encode), device=self.device).unsqueeze(0)
-        out = self.model(input_ids=ids, position_ids=pos, past_key_values=past if past is not None else DynamicCache(),
+        out = self.model(input_ids=ids, position_ids=pos, past_key_values=self._kept_cache(plan.keep),
                          use_cache=True, logits_to_keep=1)
         stats.forward_passes += 1
-        stats.prompt_tokens_encoded += len(plan.encode)
-        cache = out.past_key_values
+        self._cache_prompt(prompt_ids, out, stats, len(plan.encode), out.logits[0, -1])
+        return self._last_logprobs  # type: ignore[return-value]
+
+    def _kept_cache(self, keep: int) -> Any:
+        """The prompt cache cropped to its first keep tokens (empty when keep is 0)."""
+        from transformers import DynamicCache
+
+        if not keep:
+            return DynamicCache()
+        return DynamicCache(ddp_cache_data=[(k[:, :, :keep], v[:, :, :keep]) for k, v in self._kv])
+
+    def _cache_prompt(self, prompt_ids: list[int], out: Any, stats: ScoreStats, encoded: int,
+                      last_logits: torch.Tensor) -> None:
+        """Keep the prompt's keys/values from a forward pass that encoded its last `encoded` tokens
+        (anything the pass appended after the prompt is cropped off) and its last log-probs."""
         try:
-            kv = [(layer.keys, layer.values) for layer in cache.layers]
+            kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
         except AttributeError:
             raise ScoringError(f"the model {self._loaded.source} does not return a standard key/value cache; "
                                "use scoring mode 'naive'") from None
-        self._ids, self._kv = list(prompt_ids), kv
-        self._last_logprobs = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
-        return self._last_logprobs
+        L = len(prompt_ids)
+        self._ids, self._kv = list(prompt_ids), [(k[:, :, :L], v[:, :, :L]) for k, v in kv]
+        self._last_logprobs = torch.log_softmax(last_logits.float(), dim=-1)
+        stats.prompt_tokens_encoded += encoded
 
     def _prompt_cache(self, batch: int = 1) -> Any:
         from transformers import DynamicCache
@@ -287,27 +305,48 @@ class TransformersScorer(SkillScorer):
     def _budget_bytes(self) -> float:
         return self.config.memory_budget_mb * 2 ** 20
 
-    def _score_packed(self, conts: list[list[int]], stats: ScoreStats) -> list[list[float]]:
-        L = len(self._ids)
-        fed = packing.fed_lengths(conts)
-        max_tokens = packing.max_packed_tokens(self.dims, L, self._budget_bytes(), self.config.max_chunk_tokens)
+    def _score_packed(self, prompt_ids: list[int], conts: list[list[int]],
+                      stats: ScoreStats) -> tuple[torch.Tensor, list[list[float]]]:
+        """The prompt's last log-probs and every skill's other token log-probs. The prompt's new
+        tokens ride in the first chunk's forward pass: one pass a planning step while the skills
+        fit one chunk (a pass reads all the weights, ~150 ms of the 135M model on 2 cores)."""
+        L = len(prompt_ids)
+        plan = self._prompt_plan(prompt_ids)
+        lead = [] if plan.reuse_all else list(plan.encode)
+        keep = L - len(lead)
+        budget, cap = self._budget_bytes(), self.config.max_chunk_tokens
+        max_tokens = packing.max_packed_tokens(self.dims, L, budget, cap)
+        chunks = packing.plan_tree_chunks(conts, max_tokens, self._share_prefixes)
+        if lead and (not chunks or packing.forward_bytes(self.dims, keep, 1, len(lead) + max_tokens) > budget):
+            self._encode_prompt(prompt_ids, stats)  # too long to ride along: a pass of its own
+            lead, keep = [], L
         rest: list[list[float]] = [[0.0] * (len(c) - 1) for c in conts]
-        for chunk in packing.plan_chunks(fed, max_tokens):
-            layout = packing.pack(conts, chunk, L)
-            T = len(layout.input_ids)
-            ids = torch.tensor([layout.input_ids], device=self.device)
-            pos = torch.tensor([layout.position_ids], device=self.device)
-            seg = torch.tensor(layout.segments, device=self.device)
-            allowed = (seg[:, None] == seg[None, :]) & torch.ones(T, T, dtype=torch.bool, device=self.device).tril()
-            mask = torch.cat([torch.ones(T, L, dtype=torch.bool, device=self.device), allowed], dim=1)[None, None]
-            out = self.model(input_ids=ids, position_ids=pos, attention_mask=self._mask(mask),
-                             past_key_values=self._prompt_cache(), use_cache=True)
+        for chunk in chunks:
+            layout = packing.pack(conts, chunk, L, self._share_prefixes)
+            n, T = len(lead), len(layout.input_ids)
+            ids = torch.tensor([lead + layout.input_ids], device=self.device)
+            pos = torch.tensor([list(range(keep, L)) + layout.position_ids], device=self.device)
+            mask = torch.zeros(n + T, L + T, dtype=torch.bool, device=self.device)
+            mask[:, :keep] = True  # everyone sees the cached prompt
+            mask[:n, keep:L] = torch.ones(n, n, dtype=torch.bool, device=self.device).tril()  # the new prompt tokens, causal
+            mask[n:, keep:L] = True  # skill tokens see the whole prompt ...
+            mask[n:, L:] = torch.from_numpy(packing.tree_mask(layout.parents)).to(self.device)  # ... and their ancestors
+            keep_logits = torch.arange(max(n - 1, 0), n + T, device=self.device)  # the prompt's last + every skill token
+            out = self.model(input_ids=ids, position_ids=pos, attention_mask=self._mask(mask[None, None]),
+                             past_key_values=self._kept_cache(keep) if n else self._prompt_cache(),
+                             use_cache=True, logits_to_keep=keep_logits)
             stats.forward_passes += 1
-            targets = torch.tensor([t[2] for t in layout.targets], device=self.device)
-            lps = _target_logprobs(out.logits[0], targets).tolist()
-            for (s, j, _), lp in zip(layout.targets, lps):
+            stats.skill_tokens_fed += T
+            logits = out.logits[0]
+            if n:
+                self._cache_prompt(prompt_ids, out, stats, n, logits[0])
+                logits, lead, keep = logits[1:], [], L
+            rows = torch.tensor([t[0] for t in layout.targets], device=self.device)
+            targets = torch.tensor([t[3] for t in layout.targets], device=self.device)
+            lps = _target_logprobs(logits, targets, rows).tolist()
+            for (_, s, j, _), lp in zip(layout.targets, lps):
                 rest[s][j - 1] = lp
-        return rest
+        return self._last_logprobs, rest  # type: ignore[return-value]
 
     def _score_kv(self, conts: list[list[int]], stats: ScoreStats) -> list[list[float]]:
         L = len(self._ids)
@@ -328,6 +367,7 @@ class TransformersScorer(SkillScorer):
             out = self.model(input_ids=ids, attention_mask=attn, position_ids=pos,
                              past_key_values=self._prompt_cache(len(group)), use_cache=True)
             stats.forward_passes += 1
+            stats.skill_tokens_fed += sum(fed[s] for s in group)
             rows = [(r, j) for r, s in enumerate(group) for j in range(fed[s])]
             logits = out.logits[[r for r, _ in rows], [j for _, j in rows]]
             targets = torch.tensor([conts[group[r]][j + 1] for r, j in rows], device=self.device)
@@ -347,6 +387,7 @@ class TransformersScorer(SkillScorer):
             out = self.model(input_ids=ids, use_cache=False, logits_to_keep=keep)
             stats.forward_passes += 1
             stats.prompt_tokens_encoded += L
+            stats.skill_tokens_fed += len(cont) - 1
             out_lps.append(_target_logprobs(out.logits[0], torch.tensor(cont, device=self.device)).tolist())
         return out_lps
 
@@ -358,10 +399,13 @@ class TransformersScorer(SkillScorer):
         return torch.zeros(allowed.shape, dtype=self.dtype, device=allowed.device).masked_fill(~allowed, neg)
 
 
-def _target_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """log_softmax(logits)[i, targets[i]] in float32, a slice of positions at a time."""
-    out = torch.empty(len(targets), dtype=torch.float32, device=logits.device)
-    for a in range(0, len(targets), _LOGPROB_SLICE):
-        part = logits[a:a + _LOGPROB_SLICE].float()
-        out[a:a + _LOGPROB_SLICE] = part.gather(1, targets[a:a + _LOGPROB_SLICE, None])[:, 0] - part.logsumexp(-1)
-    return out
+def _target_logprobs(logits: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+    """log_softmax(logits)[rows[i], targets[i]] in float32 (rows: every position in order when
+    None). The normaliser is computed once per distinct row, a slice of rows at a time."""
+    if rows is None:
+        rows = torch.arange(len(targets), device=logits.device)
+    distinct, inverse = torch.unique(rows, return_inverse=True)
+    lse = torch.empty(len(distinct), dtype=torch.float32, device=logits.device)
+    for a in range(0, len(distinct), _LOGPROB_SLICE):
+        lse[a:a + _LOGPROB_SLICE] = logits[distinct[a:a + _LOGPROB_SLICE]].float().logsumexp(-1)
+    return logits[rows, targets].float() - lse[inverse]

@@ -14,8 +14,9 @@ from saycan_ros.bench.scoring import skill_library
 from saycan_ros.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
-SUMMARY = re.compile(r"^scoring N=(\d+) naive_ms=([\d.]+) kv_ms=([\d.]+) packed_ms=([\d.]+) limit_ms=([\d.]+) "
-                     r"speedup=([\d.]+) limit_ratio=([\d.]+) max_abs_diff=([\d.e+-]+)$")
+SUMMARY = re.compile(r"^scoring N=(\d+) naive_ms=([\d.]+) kv_ms=([\d.]+) chains_ms=([\d.]+) packed_ms=([\d.]+) "
+                     r"limit_ms=([\d.]+) speedup=([\d.]+) tree_gain=([\d.]+) limit_ratio=([\d.]+) "
+                     r"max_abs_diff=([\d.e+-]+)$")
 
 
 def test_skill_library_sizes():
@@ -37,7 +38,10 @@ def test_bench_prints_the_summary_last():
     first, last = SUMMARY.match(lines[-2]), SUMMARY.match(lines[-1])
     assert first and last, lines[-2:]
     assert first.group(1) == "6" and last.group(1) == "12"
-    assert float(last.group(8)) < 1e-4  # kv and packed equal naive
+    assert float(last.group(10)) < 1e-4  # kv, chains and packed equal naive
+    # the prefix tree feeds fewer tokens than a chain per skill (12 skills of the kitchen share "find a")
+    fed = re.search(r"== N=12 skills \(\d+ skill tokens, (\d+) fed, (\d+) in the prefix tree\)", out.stdout)
+    assert fed and int(fed.group(2)) < int(fed.group(1))
     assert "extrapolated from 4 of 12 skills" in out.stdout
     reused = re.findall(r"packed step 2 \(prefix reused\).*encoded (\d+) of (\d+) prompt tokens", out.stdout)
     assert reused and all(0 < int(a) < int(b) for a, b in reused)

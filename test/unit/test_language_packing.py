@@ -1,6 +1,7 @@
 """Prefix reuse and packing plans (pure logic, no model)."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from saycan_ros.language import packing
@@ -65,18 +66,49 @@ def test_batches_group_similar_lengths():
     assert packing.plan_batches([3, 1, 0, 2, 1], 2) == [[1, 4], [3, 0]]
 
 
-def test_pack_layout_positions_restart_per_skill():
+def test_pack_without_sharing_lays_a_chain_per_skill():
     conts = [[10, 11, 12], [20], [30, 31]]
-    layout = packing.pack(conts, [0, 2], prompt_len=5)
+    layout = packing.pack(conts, [0, 2], prompt_len=5, share_prefixes=False)
     assert layout.input_ids == [10, 11, 30]
-    assert layout.position_ids == [5, 6, 5]
-    assert layout.segments == [0, 0, 2]
-    assert layout.targets == [(0, 1, 11), (0, 2, 12), (2, 1, 31)]
+    assert layout.position_ids == [5, 6, 5]  # positions restart after the prompt for every skill
+    assert layout.parents == [-1, 0, -1]
+    assert layout.targets == [(0, 0, 1, 11), (1, 0, 2, 12), (2, 2, 1, 31)]
 
 
-def test_block_causal_mask():
-    allowed = packing.block_causal_allowed([0, 0, 2])
-    assert allowed == [[True, False, False], [True, True, False], [False, False, True]]
+def test_pack_feeds_a_shared_prefix_once():
+    conts = [[1, 2, 3, 9], [1, 2, 4, 9], [1, 5, 9], [7, 9], [1, 2, 3, 8]]
+    layout = packing.pack(conts, range(5), prompt_len=5)
+    assert layout.input_ids == [1, 2, 3, 4, 5, 7]
+    assert layout.position_ids == [5, 6, 7, 7, 6, 5]  # position = prompt length + depth in the tree
+    assert layout.parents == [-1, 0, 1, 1, 0, -1]
+    # skill 1 reads its second and third tokens off the shared nodes, its last off its own node
+    assert [t for t in layout.targets if t[1] == 1] == [(0, 1, 1, 2), (1, 1, 2, 4), (3, 1, 3, 9)]
+    # skill 4 shares every fed token with skill 0 and differs only in the token the last node predicts
+    assert [t for t in layout.targets if t[1] == 4] == [(0, 4, 1, 2), (1, 4, 2, 3), (2, 4, 3, 8)]
+    flat = packing.pack(conts, range(5), prompt_len=5, share_prefixes=False)
+    assert len(flat.input_ids) == sum(packing.fed_lengths(conts)) == 12
+
+
+def test_tree_mask_sees_self_and_ancestors_only():
+    allowed = packing.tree_mask([-1, 0, 1, 1, 0, -1])
+    assert [list(np.flatnonzero(row)) for row in allowed] == [[0], [0, 1], [0, 1, 2], [0, 1, 3], [0, 4], [5]]
+    # chains give the block-diagonal causal mask
+    chains = packing.tree_mask([-1, 0, -1])
+    assert chains.tolist() == [[True, False, False], [True, True, False], [False, False, True]]
+    with pytest.raises(ValueError):
+        packing.tree_mask([1, -1])
+
+
+def test_tree_chunks_count_shared_tokens_once_and_keep_skills_whole():
+    conts = [[1, 2, 3, 9], [1, 2, 4, 9], [1, 2, 5, 9], [1, 2, 6, 9], [7, 8, 9], [5]]
+    fed = packing.fed_lengths(conts)  # 3, 3, 3, 3, 2, 0: 14 fed, 8 distinct
+    assert packing.plan_tree_chunks(conts, max_tokens=8) == [[0, 1, 2, 3, 4]]  # would not fit without sharing
+    assert len(packing.plan_chunks(fed, 8)) == 2
+    chunks = packing.plan_tree_chunks(conts, max_tokens=5)
+    assert sorted(i for c in chunks for i in c) == [0, 1, 2, 3, 4]  # the one-token skill feeds nothing
+    assert all(len(packing.pack(conts, c, 0).input_ids) <= 5 for c in chunks)
+    assert sorted(packing.plan_tree_chunks([[1, 2, 3, 4, 5, 6], [1, 7]], max_tokens=3)) == [[0], [1]]  # oversized alone
+    assert packing.plan_tree_chunks(conts, 8, share_prefixes=False) == packing.plan_chunks(fed, 8)
 
 
 DIMS = packing.ModelDims(layers=30, hidden=576, intermediate=1536, heads=9, kv_heads=3, head_dim=64,

@@ -63,6 +63,40 @@ def test_all_modes_agree_with_a_plain_forward(loaded):
     assert ranked.text == "pick up the apple"
 
 
+SHARING = ["find a coke can", "find a pepsi can", "find an apple", "pick up the apple", "pick up the sponge",
+           "pick up the coke can", "done"]
+
+
+def test_packed_feeds_a_shared_prefix_once_and_scores_like_a_plain_forward(loaded):
+    sc = scorer(loaded, mode="packed")
+    got = sc.score(PROMPT, SHARING)
+    fed = sum(len(loaded.tokenizer(" " + s, add_special_tokens=False)["input_ids"]) - 1 for s in SHARING)
+    assert sc.last_stats.skill_tokens_fed < fed  # "find a", "pick up the" went through the model once
+    for skill, g in zip(SHARING, got):
+        want, n = reference(loaded, PROMPT, skill)
+        assert g.n_tokens == n and g.sum_logprob == pytest.approx(want, abs=5e-4), skill
+    # several chunks: a prefix is shared within a chunk only, the scores stay the same
+    chunked = scorer(loaded, mode="packed", max_chunk_tokens=4)
+    assert [c.sum_logprob for c in chunked.score(PROMPT, SHARING)] == pytest.approx([g.sum_logprob for g in got], abs=1e-4)
+    assert chunked.last_stats.forward_passes >= 3
+
+
+def test_a_planning_step_is_one_forward_pass(loaded):
+    """The prompt's new tokens and the skills go through the model together."""
+    sc = scorer(loaded, mode="packed")
+    sc.score(PROMPT, SHARING)
+    assert sc.last_stats.forward_passes == 1 and sc.last_stats.prompt_tokens_encoded == sc.last_stats.prompt_tokens
+    grown = PROMPT + " pick up the apple, 3."
+    got = sc.score(grown, SHARING)
+    assert sc.last_stats.forward_passes == 1 and 0 < sc.last_stats.prompt_tokens_encoded < sc.last_stats.prompt_tokens
+    fresh = scorer(loaded, mode="naive").score(grown, SHARING)
+    assert [g.sum_logprob for g in got] == pytest.approx([f.sum_logprob for f in fresh], abs=5e-4)
+    # the cache holds the grown prompt only (the skill tokens of that pass are cropped off)
+    again = sc.score(grown + " go to the trash can, 4.", SHARING)
+    want = scorer(loaded, mode="naive").score(grown + " go to the trash can, 4.", SHARING)
+    assert [a.sum_logprob for a in again] == pytest.approx([w.sum_logprob for w in want], abs=5e-4)
+
+
 def test_prefix_cache_encodes_only_the_new_tokens(loaded):
     sc = scorer(loaded, mode="packed")
     sc.score(PROMPT, SKILLS)
