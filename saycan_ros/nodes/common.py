@@ -205,6 +205,22 @@ def clock_seconds(node: Node) -> float:
     return node.get_clock().now().nanoseconds * 1e-9
 
 
+async def in_thread(executor: Executor, work: Callable[[], Any], name: str) -> Any:
+    """Await `work()` run in a thread of its own: for a callback that blocks on rclpy calls (a
+    service, an action) whose responses the node's own executor thread must take in meanwhile."""
+    done = Future(executor=executor)
+    done.add_done_callback(lambda _: None)  # setting it from the thread then wakes the executor
+
+    def run() -> None:
+        try:
+            done.set_result(work())
+        except BaseException as exc:  # the awaiting callback re-raises it
+            done.set_exception(exc)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return await done
+
+
 def executor_class(single_threaded: bool = False, awaits: bool = False) -> type[Executor]:
     """The executor run_node spins a node on (see there for why each)."""
     if single_threaded:

@@ -37,8 +37,8 @@ from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.planner import SayCanPlanner
 from saycan_ros.core.prompt import normalize_instruction
 from saycan_ros.core.skills import Skill, SkillLibrary
-from saycan_ros.nodes.common import (Param, declare_params, destroyed_if_init_fails, non_negative, one_of, positive,
-                                     run_node)
+from saycan_ros.nodes.common import (Param, declare_params, destroyed_if_init_fails, in_thread, non_negative, one_of,
+                                     positive, run_node)
 from saycan_ros.nodes.ros_calls import CallCanceled, ServiceUnavailable, call_service, run_action
 from saycan_ros.ros_io.actions import ActionClient
 from saycan_ros.ros_io.codes import (BACKEND_UNAVAILABLE, NO_OBSERVATION_YET, PLAN_CANCELED, PLAN_FAILED,
@@ -207,7 +207,12 @@ class PlannerNode(Node):
             return False
         return True
 
-    def _execute(self, goal_handle) -> ExecuteInstruction.Result:
+    async def _execute(self, goal_handle) -> ExecuteInstruction.Result:
+        # The loop blocks on service calls and the skill action: it runs in a thread of its own while
+        # the node's one executor thread takes their responses (and /clock, the goal's cancel) in.
+        return await in_thread(self.executor, lambda: self._execute_blocking(goal_handle), "saycan-goal")
+
+    def _execute_blocking(self, goal_handle) -> ExecuteInstruction.Result:
         goal = goal_handle.request
         run = self._claims.pop(id(goal), None)
 
@@ -243,6 +248,7 @@ class PlannerNode(Node):
     def _on_command(self, msg: String) -> None:
         """Text/voice commands: run like an action goal, in a worker thread (no caller to answer)."""
         if not self._usable(msg.data):  # its error goes out on saycan/plan; a running one goes on
+            # (no service call on the way: this runs on the node's one executor thread)
             self.run_episode(msg.data, 0, lambda step, phase: None, lambda: False)
             return
         run = self._slot.claim(msg.data)
@@ -333,6 +339,7 @@ class PlannerNode(Node):
                                 on_step=on_step, should_stop=should_cancel,
                                 final_codes=frozenset({ExecuteSkill.Result.EMERGENCY_STOP}))
         try:
+            normalize_instruction(instruction)  # a user mistake is answered before any service call
             episode = planner.run(instruction, max_steps or None, holding=grounding.held_object())
         except InvalidInstructionError as exc:
             code = Result.EMPTY_INSTRUCTION if isinstance(exc, EmptyInstructionError) else Result.INVALID_INSTRUCTION
@@ -397,7 +404,7 @@ def _shortened(text: str, limit: int = 400) -> str:
 
 
 def main(args: list[str] | None = None) -> None:
-    sys.exit(run_node(PlannerNode, args))
+    sys.exit(run_node(PlannerNode, args, single_threaded=True, awaits=True))
 
 
 if __name__ == "__main__":

@@ -5,14 +5,16 @@ import threading
 import time
 from typing import Callable
 
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 
 
 class Spinner:
-    """Spin nodes on a MultiThreadedExecutor in a background thread for the test's duration."""
+    """Spin nodes on a MultiThreadedExecutor in a background thread for the test's duration (with
+    `single_threaded`, on rclpy's SingleThreadedExecutor, as run_node spins an awaiting node)."""
 
-    def __init__(self, context, *nodes, threads: int = 4):
-        self.executor = MultiThreadedExecutor(num_threads=threads, context=context)
+    def __init__(self, context, *nodes, threads: int = 4, single_threaded: bool = False):
+        self.executor = (SingleThreadedExecutor(context=context) if single_threaded
+                         else MultiThreadedExecutor(num_threads=threads, context=context))
         self.nodes = list(nodes)
         for node in nodes:
             self.executor.add_node(node)

@@ -96,7 +96,7 @@ def test_a_refused_publish_is_dropped_not_raised(ros_context):
 @pytest.mark.parametrize("module, expected", [
     ("skill_executor_node", "SingleThreadedExecutor"),  # awaits rclpy futures: EventsExecutor would busy-loop
     ("sim_node", "EventsExecutor"), ("affordance_node", "EventsExecutor"), ("llm_scoring_node", "EventsExecutor"),
-    ("planner_node", "MultiThreadedExecutor"),  # its execute callback blocks on service calls
+    ("planner_node", "SingleThreadedExecutor"),  # awaits the thread its blocking loop runs in
 ])
 def test_each_node_process_spins_the_executor_its_callbacks_need(monkeypatch, module, expected) -> None:
     """What each node's main() hands run_node decides its executor; a wrong one either spins a core
