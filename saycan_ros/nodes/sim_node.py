@@ -14,8 +14,9 @@ machine can) never starves a reset. Run as its own process (main), the node is s
 instead (rclpy's EventsExecutor, a third less CPU per tick): no two callbacks overlap there, so
 sim/reset lays the scene out in its own callback. Physics advances in fixed steps of
 1/physics_rate_hz and catches up with wall time x real_time_factor on each control tick (odom_rate_hz
-ticks per simulated second); when the machine cannot keep up, the simulation runs slower than
-asked rather than piling up a backlog. The camera renders when a frame is due in simulated time
+ticks per simulated second), at most max_catch_up_s a tick: a tick that falls behind (a render)
+is made up on the following ticks, up to max_backlog_s; beyond that the simulation runs slower
+than asked rather than piling up a backlog. The camera renders when a frame is due in simulated time
 (camera_rate_hz frames per simulated second), so a simulation run faster or slower than real time
 gives the robot's perception the same frames per simulated second.
 
@@ -60,6 +61,7 @@ from saycan_ros.nodes.common import (Param, declare_params, destroyed_if_init_fa
 from saycan_ros.ros_io.images import make_camera_info, numpy_to_image
 from saycan_ros.ros_io.poses import yaw_to_quaternion
 from saycan_ros.sim.kitchen_world import KitchenWorld
+from saycan_ros.sim.pacing import tick_advance
 
 CAMERA_FRAME = "camera_color_optical_frame"
 HOLD_STILL_REPEAT_S = 0.5  # pause_between_skills: the held clock, pose and frame go out again this often
@@ -92,8 +94,11 @@ PARAMS = (
     Param("real_time_factor", 1.0, "simulated seconds per wall-clock second", _within(0.05, 20.0)),
     Param("cmd_vel_timeout_s", 0.5, "stop the base when no cmd_vel arrived for this long", positive),
     Param("world_state_rate_hz", 2.0, "sim/world_state period publish rate (it also goes out on every change)", positive),
-    Param("max_catch_up_s", 0.05, "most simulated time one control tick may run; beyond it the simulation slows "
-          "down, so a busy machine never makes the robot jump (control and camera see small, even steps)", positive),
+    Param("max_catch_up_s", 0.05, "most simulated time one control tick may run, so a busy machine never makes "
+          "the robot jump (control and camera see small, even steps)", positive),
+    Param("max_backlog_s", 0.25, "simulated time the simulation may fall behind its schedule (a render, a busy "
+          "moment) and make up on the following ticks, max_catch_up_s at a time; beyond it the simulation slows "
+          "down (max_backlog_s = max_catch_up_s: never make up, each tick at most one step)", non_negative),
     Param("publish_clock", True, "publish the simulated time on /clock and stamp messages with it "
           "(run the other nodes with use_sim_time:=true)"),
     Param("fault_grasp_slip_p", 0.0, "fault injection: probability that a grasp slips during the lift (the "
@@ -242,9 +247,8 @@ class SimNode(Node):
 
         dt = self.world.physics_dt
         due = self._anchor_sim + (wall - self._anchor_wall) * self.p["real_time_factor"] - self.world.sim_time
-        if due > self.p["max_catch_up_s"]:  # behind: drop the backlog and run slower than real time
-            self._anchor_sim -= due - self.p["max_catch_up_s"]
-            due = self.p["max_catch_up_s"]
+        due, dropped = tick_advance(due, self.p["max_catch_up_s"], self.p["max_backlog_s"])
+        self._anchor_sim -= dropped  # too far behind: from here on slower than asked
         steps = int(due / dt + 1e-9)
         if steps > 0:
             self.world.step(steps * dt)
