@@ -125,6 +125,7 @@ class AffordanceNode(Node):
         self._depth: deque[tuple[float, Time, np.ndarray]] = deque(maxlen=4)
         self._info: dict[str, CameraInfo] = {}
         self._joints: dict[str, float] = dict(self.joint_map.fixed)  # logical names (robot_interface.md)
+        self._joints_stale = False  # after ~/reset until the next joint_states message
         self._odom: tuple[float, float, float] | None = None
         self._gripper_command: float | None = None
         self._used_pair: tuple[np.ndarray, np.ndarray] | None = None
@@ -170,6 +171,7 @@ class AffordanceNode(Node):
         ours = self.joint_map.to_ours(msg.name, msg.position)
         with self._lock:
             self._joints.update({name: pos for name, pos in ours.items() if math.isfinite(pos)})
+            self._joints_stale = False
 
     def _on_odom(self, msg: Odometry) -> None:
         p, q = msg.pose.pose.position, msg.pose.pose.orientation
@@ -207,6 +209,8 @@ class AffordanceNode(Node):
 
     def _try_observation(self) -> None:
         """Pair the newest segmentation and depth images with matching stamps into an observation (lock held)."""
+        if self._joints_stale:
+            return  # a frame of the new world read with the fingers of the old one (see _on_reset)
         tolerance = self.p["sync_tolerance_s"]
         for seg_t, seg_stamp, seg in reversed(self._seg):
             match = next(((t, d) for t, _, d in reversed(self._depth) if abs(t - seg_t) <= tolerance), None)
@@ -236,8 +240,11 @@ class AffordanceNode(Node):
         """Forget what was inferred over time (last gripper command, remembered held object, what
         the searches showed) and the frames received so far: the world changed behind the robot's
         back (a simulator reset, an object handed over). Answering from a frame of the world before
-        told the planner the gripper held what the previous instruction had left in it."""
+        told the planner the gripper held what the previous instruction had left in it. The joint
+        states too are waited for again: a new frame paired with the fingers read before the reset
+        (an object placed in them, fingers still open) told it the gripper held nothing."""
         with self._lock:
+            self._joints_stale = True
             self._gripper_command = None
             self._seg.clear()
             self._depth.clear()
