@@ -9,6 +9,7 @@ joint name nothing moves (or the torso never rises) and the skill fails.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -64,18 +65,17 @@ def wait_graph(graph, condition, timeout_s: float, what: str) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("robot", [STRETCH, TIAGO], ids=lambda r: r.name)
-def test_go_to_drives_the_robot_through_its_own_driver_topics(robot: RobotInterface, private_domain, tmp_path):
-    from saycan_ros.ros_io.actions import ActionClient
+@contextlib.contextmanager
+def launched_robot(robot: RobotInterface, private_domain, tmp_path):
+    """The robot's launch file's nodes as processes, a fake of its driver and an ExecuteSkill
+    client, all spinning, with the executor's action server up: yields (graph, driver, action)."""
     from rclpy.node import Node
 
     from saycan_msgs.action import ExecuteSkill
-    from saycan_msgs.msg import Skill
-    from saycan_ros.core.kitchen import load_kitchen
     from saycan_ros.launch_runner import LaunchedGraph
+    from saycan_ros.ros_io.actions import ActionClient
 
     ros_context, domain = private_domain
-    target = load_kitchen().locations["close counter"].pose  # 1.2 m straight ahead of the start
     with LaunchedGraph(launched_nodes(robot.name), log_dir=tmp_path, env={"ROS_DOMAIN_ID": str(domain)}) as graph:
         driver = FakeDriver(robot, ros_context)
         client = Node("bringup_test_client", context=ros_context)
@@ -83,30 +83,41 @@ def test_go_to_drives_the_robot_through_its_own_driver_topics(robot: RobotInterf
         try:
             with Spinner(ros_context, driver, client):
                 wait_graph(graph, action.server_is_ready, 60, "the executor's action server")
-                # every stream of the robot reaches the nodes that need it (a wrong remap shows here)
-                consumed = [robot.odom, robot.joint_states, robot.depth[0], robot.depth[1], robot.color[1]]
-                wait_graph(graph, lambda: all(driver.count_subscribers(t) >= 1 for t in consumed), 30,
-                           f"subscriptions on {consumed}")
-                wait_graph(graph, lambda: driver.count_publishers(robot.cmd_vel) >= 1, 30, f"a publisher on {robot.cmd_vel}")
-                goal = ExecuteSkill.Goal(skill=Skill(text="go to the close counter", kind="go_to", location="close counter"),
-                                         timeout_s=40.0)
-                handle = wait_future(action.send_goal_async(goal), 30.0)
-                assert handle.accepted
-                result = wait_future(handle.get_result_async(), 50.0).result
-                x, y, yaw = driver.where()
-                detail = (f"{robot.name}: result {result.error_code} '{result.error_msg}', fake at ({x:.2f}, {y:.2f}), "
-                          f"{driver.moving_commands} moving cmd_vel, trajectories {driver.trajectories}, "
-                          f"refused {driver.errors}; executor log:\n{graph.log_tail('skill_executor_node', 25)}")
-                assert result.success, detail
-                assert math.hypot(x - target[0], y - target[1]) < 0.1 and abs(yaw - target[2]) < 0.1, detail
-                assert not driver.errors, detail
-                if robot is TIAGO:  # the lift went up through the torso controller, in torso units
-                    assert driver.trajectories[0][:2] == ("/torso_controller/joint_trajectory", ["torso_lift_joint"]), detail
-                    assert driver.joints["torso_lift_joint"] == pytest.approx(0.95 - 0.72, abs=0.011), detail
+                yield graph, driver, action
         finally:
             action.destroy()
             for node in (driver, client):
                 node.destroy_node()
+
+
+@pytest.mark.parametrize("robot", [STRETCH, TIAGO], ids=lambda r: r.name)
+def test_go_to_drives_the_robot_through_its_own_driver_topics(robot: RobotInterface, private_domain, tmp_path):
+    from saycan_msgs.action import ExecuteSkill
+    from saycan_msgs.msg import Skill
+    from saycan_ros.core.kitchen import load_kitchen
+
+    target = load_kitchen().locations["close counter"].pose  # 1.2 m straight ahead of the start
+    with launched_robot(robot, private_domain, tmp_path) as (graph, driver, action):
+        # every stream of the robot reaches the nodes that need it (a wrong remap shows here)
+        consumed = [robot.odom, robot.joint_states, robot.depth[0], robot.depth[1], robot.color[1]]
+        wait_graph(graph, lambda: all(driver.count_subscribers(t) >= 1 for t in consumed), 30,
+                   f"subscriptions on {consumed}")
+        wait_graph(graph, lambda: driver.count_publishers(robot.cmd_vel) >= 1, 30, f"a publisher on {robot.cmd_vel}")
+        goal = ExecuteSkill.Goal(skill=Skill(text="go to the close counter", kind="go_to", location="close counter"),
+                                 timeout_s=40.0)
+        handle = wait_future(action.send_goal_async(goal), 30.0)
+        assert handle.accepted
+        result = wait_future(handle.get_result_async(), 50.0).result
+        x, y, yaw = driver.where()
+        detail = (f"{robot.name}: result {result.error_code} '{result.error_msg}', fake at ({x:.2f}, {y:.2f}), "
+                  f"{driver.moving_commands} moving cmd_vel, trajectories {driver.trajectories}, "
+                  f"refused {driver.errors}; executor log:\n{graph.log_tail('skill_executor_node', 25)}")
+        assert result.success, detail
+        assert math.hypot(x - target[0], y - target[1]) < 0.1 and abs(yaw - target[2]) < 0.1, detail
+        assert not driver.errors, detail
+        if robot is TIAGO:  # the lift went up through the torso controller, in torso units
+            assert driver.trajectories[0][:2] == ("/torso_controller/joint_trajectory", ["torso_lift_joint"]), detail
+            assert driver.joints["torso_lift_joint"] == pytest.approx(0.95 - 0.72, abs=0.011), detail
 
 
 def test_sigterm_mid_skill_aborts_the_goal_and_leaves_the_base_stopped(private_domain, tmp_path):
@@ -116,40 +127,26 @@ def test_sigterm_mid_skill_aborts_the_goal_and_leaves_the_base_stopped(private_d
     import signal
 
     from action_msgs.msg import GoalStatus
-    from rclpy.node import Node
 
     from saycan_msgs.action import ExecuteSkill
     from saycan_msgs.msg import Skill
-    from saycan_ros.launch_runner import LaunchedGraph
-    from saycan_ros.ros_io.actions import ActionClient
 
-    ros_context, domain = private_domain
-    with LaunchedGraph(launched_nodes(STRETCH.name), log_dir=tmp_path, env={"ROS_DOMAIN_ID": str(domain)}) as graph:
-        driver = FakeDriver(STRETCH, ros_context)
-        client = Node("sigterm_test_client", context=ros_context)
-        action = ActionClient(client, ExecuteSkill, "execute_skill")
-        try:
-            with Spinner(ros_context, driver, client):
-                wait_graph(graph, action.server_is_ready, 60, "the executor's action server")
-                goal = ExecuteSkill.Goal(skill=Skill(text="go to the far counter", kind="go_to", location="far counter"),
-                                         timeout_s=60.0)
-                handle = wait_future(action.send_goal_async(goal), 30.0)
-                assert handle.accepted
-                result_future = handle.get_result_async()
-                wait_graph(graph, lambda: driver.moving_commands >= 10, 30, "the base driving toward the far counter")
-                graph.kill("skill_executor_node", signal.SIGTERM, wait_s=10.0)
-                process = graph.processes["skill_executor_node"]
-                log = graph.log_tail("skill_executor_node", 40)
-                assert process.returncode == 0, log
-                assert "Traceback" not in log, log
-                response = wait_future(result_future, 5.0)
-                assert response.status == GoalStatus.STATUS_ABORTED, (response.status, log)
-                assert not response.result.success and "shutting down" in response.result.error_msg, log
-                with driver.lock:
-                    assert driver.twist == (0.0, 0.0), (driver.twist, log)
-                    x, y, _ = driver.pose
-                assert math.hypot(x, y) < 2.0  # stopped on the way, not at the far counter
-        finally:
-            action.destroy()
-            for node in (driver, client):
-                node.destroy_node()
+    with launched_robot(STRETCH, private_domain, tmp_path) as (graph, driver, action):
+        goal = ExecuteSkill.Goal(skill=Skill(text="go to the far counter", kind="go_to", location="far counter"),
+                                 timeout_s=60.0)
+        handle = wait_future(action.send_goal_async(goal), 30.0)
+        assert handle.accepted
+        result_future = handle.get_result_async()
+        wait_graph(graph, lambda: driver.moving_commands >= 10, 30, "the base driving toward the far counter")
+        graph.kill("skill_executor_node", signal.SIGTERM, wait_s=10.0)
+        process = graph.processes["skill_executor_node"]
+        log = graph.log_tail("skill_executor_node", 40)
+        assert process.returncode == 0, log
+        assert "Traceback" not in log, log
+        response = wait_future(result_future, 5.0)
+        assert response.status == GoalStatus.STATUS_ABORTED, (response.status, log)
+        assert not response.result.success and "shutting down" in response.result.error_msg, log
+        with driver.lock:
+            assert driver.twist == (0.0, 0.0), (driver.twist, log)
+            x, y, _ = driver.pose
+        assert math.hypot(x, y) < 2.0  # stopped on the way, not at the far counter
