@@ -201,8 +201,7 @@ def run_one_n(n: int, args: argparse.Namespace, loaded: Any) -> dict[str, float]
     prompt_len = len(naive._prompt_ids(prompt))
     conts = naive._continuations(prompt, naive._prompt_ids(prompt), skills)
     skill_tokens = sum(len(c) for c in conts)
-    max_tokens = packing.max_packed_tokens(packed.dims, prompt_len, packed._budget_bytes(), args.max_chunk_tokens)
-    tree_chunks = [packing.pack(conts, c, prompt_len).input_ids for c in packing.plan_tree_chunks(conts, max_tokens)]
+    tree_chunks = [packing.pack(conts, c, prompt_len).input_ids for c in packed.packed_chunks(conts, prompt_len)[1]]
     print(f"\n== N={n} skills ({skill_tokens} skill tokens, {sum(len(c) - 1 for c in conts)} fed, "
           f"{sum(map(len, tree_chunks))} in the prefix tree), prompt {prompt_len} tokens, model {loaded.source}, "
           f"{loaded.device.type} {args.dtype}, torch threads {torch.get_num_threads()}")

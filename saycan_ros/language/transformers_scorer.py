@@ -305,6 +305,14 @@ class TransformersScorer(SkillScorer):
     def _budget_bytes(self) -> float:
         return self.config.memory_budget_mb * 2 ** 20
 
+    def packed_chunks(self, conts: list[list[int]], prompt_len: int) -> tuple[int, list[list[int]]]:
+        """Packed mode's plan for these continuations after a prompt of prompt_len tokens: the most
+        skill tokens a forward pass may take (memory budget, max_chunk_tokens) and the skill indices
+        of each pass."""
+        max_tokens = packing.max_packed_tokens(self.dims, prompt_len, self._budget_bytes(),
+                                               self.config.max_chunk_tokens)
+        return max_tokens, packing.plan_tree_chunks(conts, max_tokens, self._share_prefixes)
+
     def _score_packed(self, prompt_ids: list[int], conts: list[list[int]],
                       stats: ScoreStats) -> tuple[torch.Tensor, list[list[float]]]:
         """The prompt's last log-probs and every skill's other token log-probs. The prompt's new
@@ -314,10 +322,9 @@ class TransformersScorer(SkillScorer):
         plan = self._prompt_plan(prompt_ids)
         lead = [] if plan.reuse_all else list(plan.encode)
         keep = L - len(lead)
-        budget, cap = self._budget_bytes(), self.config.max_chunk_tokens
-        max_tokens = packing.max_packed_tokens(self.dims, L, budget, cap)
-        chunks = packing.plan_tree_chunks(conts, max_tokens, self._share_prefixes)
-        if lead and (not chunks or packing.forward_bytes(self.dims, keep, 1, len(lead) + max_tokens) > budget):
+        max_tokens, chunks = self.packed_chunks(conts, L)
+        if lead and (not chunks or
+                     packing.forward_bytes(self.dims, keep, 1, len(lead) + max_tokens) > self._budget_bytes()):
             self._encode_prompt(prompt_ids, stats)  # too long to ride along: a pass of its own
             lead, keep = [], L
         rest: list[list[float]] = [[0.0] * (len(c) - 1) for c in conts]
