@@ -33,7 +33,8 @@ from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.kitchen import Kitchen, base_object_name, models_dir
 from saycan_ros.core.skills import Skill
 from saycan_ros.core.world import USER
-from saycan_ros.affordance.perception_model import ARM, LIFT, finger_opening, grasp_pixel
+from saycan_ros.affordance.perception_model import grasp_pixel
+from saycan_ros.core.robot_geometry import ARM, LIFT, finger_opening
 from saycan_ros.affordance.value_function import AffordanceParams, gripper_rules_out
 from saycan_ros.perception.robot_adapter import PerceptionGeometry
 

@@ -12,9 +12,10 @@ segmentation comes from a network.
   reach (the base can turn in place to face them), height within the lift range, both +- a margin.
 - known_absent (with a SearchMemory): kinds never seen although the camera has looked at every search
   location since the memory was last cleared (as a failed "find" does).
-- holding: the fingers are commanded closed (or, without a command, partly closed) but stopped
-  open by more than `min_held_opening`: something is between them. Which object: the class under
-  the grasp point projected into the segmentation image; '?' when none is there.
+- holding: the fingers stopped between closed and open and were not told to open
+  (`core.robot_geometry.fingers_hold_something`, the rule the skill executor uses too): something is
+  between them. Which object: the class under the grasp point projected into the segmentation
+  image; '?' when none is there.
 """
 from __future__ import annotations
 
@@ -30,11 +31,12 @@ from saycan_ros.affordance.value_function import AffordanceParams
 from saycan_ros.core.camera_model import PinholeCamera, base_to_pixel, in_image
 from saycan_ros.core.kitchen import Kitchen, base_object_name
 from saycan_ros.core.pose import Pose2D
+from saycan_ros.core.robot_geometry import (ARM, HOLD_MIN_OPENING, LIFT, OPEN_MARGIN, finger_opening,
+                                            fingers_hold_something)
 from saycan_ros.core.world import DISPOSAL, USER
 from saycan_ros.perception.detection import Detection, detect_objects, object_at_pixel
 from saycan_ros.perception.robot_adapter import PerceptionGeometry, load_perception_geometry
 
-LIFT, ARM, LEFT, RIGHT = "joint_lift", "joint_arm", "joint_gripper_left", "joint_gripper_right"
 
 
 @dataclass(frozen=True)
@@ -46,12 +48,6 @@ class PerceptionObservation:
     odom_pose: tuple[float, float, float] | None = None        # x, y, yaw of base_link in odom
     gripper_command: float | None = None       # last commanded finger opening, if known
     stamp: float = 0.0                         # image stamp (s), reported with the estimate
-
-
-def finger_opening(joints: Mapping[str, float]) -> float | None:
-    """Mean finger opening (m) from the joint states; None without finite finger joints."""
-    fingers = [joints[j] for j in (LEFT, RIGHT) if j in joints and math.isfinite(joints[j])]
-    return sum(fingers) / len(fingers) if fingers else None
 
 
 def grasp_pixel(obs: PerceptionObservation, geometry: PerceptionGeometry) -> tuple[float, float, float] | None:
@@ -74,7 +70,8 @@ class PerceptionResult:
 
 class PerceptionFeatureSource:
     def __init__(self, kitchen: Kitchen, geometry: PerceptionGeometry, *, at_location_radius: float = 0.5,
-                 reach_margin: float | None = None, min_pixels: int = 20, min_held_opening: float = 0.003,
+                 reach_margin: float | None = None, min_pixels: int = 20, hold_min_opening: float = HOLD_MIN_OPENING,
+                 open_margin: float = OPEN_MARGIN,
                  grasp_search_radius: float = 0.04, containers: tuple[str, ...] = (DISPOSAL,),
                  container_radius: float = 0.35) -> None:
         self.kitchen = kitchen
@@ -82,7 +79,7 @@ class PerceptionFeatureSource:
         self.at_location_radius = at_location_radius
         self.reach_margin = geometry.grasp_tolerance if reach_margin is None else reach_margin
         self.min_pixels = min_pixels
-        self.min_held_opening = min_held_opening
+        self.hold_min_opening, self.open_margin = hold_min_opening, open_margin
         self.grasp_search_radius = grasp_search_radius
         self.containers, self.container_radius = containers, container_radius
 
@@ -104,14 +101,8 @@ class PerceptionFeatureSource:
         return near - m <= d <= far + m and low - m <= position[2] <= high + m
 
     def gripper_closed_on_something(self, joints: Mapping[str, float], command: float | None) -> bool:
-        opening = finger_opening(joints)
-        if opening is None:
-            return False  # no gripper state: assume empty rather than invent an object
-        if opening <= self.min_held_opening:
-            return False  # closed all the way: nothing between the fingers
-        if command is not None:
-            return command < self.geometry.gripper_closed_threshold
-        return opening < 0.9 * self.geometry.gripper_open  # no command known: partly closed = blocked
+        return fingers_hold_something(finger_opening(joints), command, self.geometry.gripper_open,
+                                      self.geometry.gripper_closed_threshold, self.hold_min_opening, self.open_margin)
 
     def grasp_pixel(self, obs: PerceptionObservation) -> tuple[float, float, float] | None:
         return grasp_pixel(obs, self.geometry)

@@ -9,7 +9,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from saycan_ros.core.camera_model import CameraMount, PinholeCamera
 from saycan_ros.core.errors import ConfigError
@@ -85,6 +85,34 @@ class RobotGeometry:
     def reach(self) -> tuple[float, float]:
         """Nearest and farthest grasp-point distance ahead of base_link along x."""
         return (self.arm_offset + self.arm.min, self.arm_offset + self.arm.max)
+
+
+# Whether the fingers hold something, judged the same way by perception (affordance_node) and the
+# skill executor: if they disagreed, the planner would choose skills the executor then refuses.
+HOLD_MIN_OPENING = 0.003  # m per finger: closed fingers stopped above this = something between them
+OPEN_MARGIN = 0.008       # m: fingers within this of fully open = open, holding nothing
+
+
+def finger_opening(joints: Mapping[str, float]) -> float | None:
+    """Mean finger opening (m) from joint positions; None without a finite finger joint."""
+    fingers = [joints[j] for j in GRIPPER_JOINTS if j in joints and math.isfinite(joints[j])]
+    return sum(fingers) / len(fingers) if fingers else None
+
+
+def fingers_hold_something(opening: float | None, command: float | None, gripper_open: float,
+                           closed_threshold: float, min_opening: float = HOLD_MIN_OPENING,
+                           open_margin: float = OPEN_MARGIN) -> bool:
+    """Something is between the fingers: they stopped short of closed, and short of open.
+
+    `opening` is the mean finger opening (None: no gripper state, so nothing is assumed held);
+    `command` the last commanded opening, if known: fingers told to open hold nothing, whatever
+    their position on the way. Fully closed fingers missed; fully open ones hold nothing.
+    """
+    if opening is None or not math.isfinite(opening):
+        return False
+    if command is not None and command >= closed_threshold:
+        return False
+    return min_opening < opening < gripper_open - open_margin
 
 
 def default_robot_file() -> Path:

@@ -43,8 +43,8 @@ from saycan_ros.core.errors import SayCanError
 from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.robot_geometry import GRIPPER_JOINTS
 from saycan_ros.core.skills import SkillLibrary
-from saycan_ros.nodes.common import (Param, clock_seconds, declare_params, destroyed_if_init_fails, joint_map_from,
-                                     joint_map_params, non_negative, one_of, positive, probability, run_node)
+from saycan_ros.nodes.common import (Param, clock_seconds, declare_params, destroyed_if_init_fails, held_object_params,
+                                     joint_map_from, joint_map_params, non_negative, one_of, positive, probability, run_node)
 from saycan_ros.perception.robot_adapter import load_perception_geometry
 from saycan_ros.ros_io.codes import NO_OBSERVATION_YET, PLAN_END_STATES, PLAN_REJECTED, PLAN_SUCCEEDED
 from saycan_ros.ros_io.images import depth_to_metres, segmentation_ids, stamp_to_sec
@@ -66,7 +66,6 @@ PARAMS = (
     Param("at_location_radius", 0.5, "the robot is 'at' a kitchen location within this xy distance (m)", positive),
     Param("reach_margin", -1.0, "added to the arm's reach envelope (m); < 0: the robot file's grasp_tolerance"),
     Param("min_pixels", 20, "smallest segmentation blob counted as a seen object (pixels)", positive),
-    Param("min_held_opening", 0.003, "fingers closed on something stay open by more than this (m)", non_negative),
     Param("qos_depth", 2, "queue depth of the image subscriptions (reliable)", positive),
     Param("absence_memory", True, "remember what the camera showed while searching: kinds never seen after "
           "every search location was looked at get value.find_known_absent"),
@@ -80,6 +79,7 @@ PARAMS = (
           "drop_locations)"),
     Param("container_radius", 0.35, "see containers (m; keep equal to the executor's)", positive),
     *joint_map_params(),
+    *held_object_params(),
 ) + tuple(Param(VALUE_PREFIX + f.name, float(f.default), f"value function: {f.name.replace('_', ' ')} probability",
                 probability) for f in fields(AffordanceParams))
 
@@ -110,7 +110,8 @@ class AffordanceNode(Node):
             self.perception = make_affordance_model(
                 "perception", kitchen=kitchen, params=values, geometry=self.geometry, search_memory=memory,
                 at_location_radius=self.p["at_location_radius"], reach_margin=None if margin < 0 else margin,
-                min_pixels=self.p["min_pixels"], min_held_opening=self.p["min_held_opening"],
+                min_pixels=self.p["min_pixels"], hold_min_opening=self.p["hold_min_opening"],
+                open_margin=self.p["open_margin"],
                 containers=tuple(self.p["containers"]), container_radius=self.p["container_radius"])
             self.model = self.perception
             if self.p["model"] == "learned":

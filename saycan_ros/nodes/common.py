@@ -191,6 +191,19 @@ def joint_map_params() -> list[Param]:
     ]
 
 
+def held_object_params() -> list[Param]:
+    """How the fingers' opening says something is held (`core.robot_geometry.fingers_hold_something`):
+    the executor and the affordance node must judge it alike, or the planner picks skills the
+    executor refuses."""
+    from saycan_ros.core.robot_geometry import HOLD_MIN_OPENING, OPEN_MARGIN
+
+    return [
+        Param("hold_min_opening", HOLD_MIN_OPENING, "fingers stopped above this opening (per finger, m) after "
+              "closing hold something; at or below it they missed", positive),
+        Param("open_margin", OPEN_MARGIN, "fingers within this of fully open (m) are open: nothing held", positive),
+    ]
+
+
 def joint_map_from(node: Node, p: dict[str, Any], arm_min: float) -> "JointMap":
     """The validated JointMap of joint_map_params() values (ConfigError naming the node)."""
     from saycan_ros.core.robot_geometry import ARM

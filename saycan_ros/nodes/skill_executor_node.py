@@ -62,8 +62,8 @@ from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.robot_geometry import ARM, LEFT, LIFT, RIGHT, load_robot_geometry
 from saycan_ros.core.skills import SkillLibrary
-from saycan_ros.nodes.common import (Param, clock_seconds, declare_params, destroyed_if_init_fails, joint_map_from,
-                                     joint_map_params, non_negative, one_of, positive, run_node)
+from saycan_ros.nodes.common import (Param, clock_seconds, declare_params, destroyed_if_init_fails, held_object_params,
+                                     joint_map_from, joint_map_params, non_negative, one_of, positive, run_node)
 from saycan_ros.ros_io.images import depth_to_metres, segmentation_ids, stamp_to_sec
 from saycan_ros.ros_io.poses import quaternion_to_yaw
 from saycan_ros.ros_io.qos import E_STOP_QOS
@@ -105,7 +105,6 @@ PARAMS = [
           "its container (thrown away): find and pick do not count it (m)", non_negative),
     Param("scan_angle", _D.scan_angle, "find/pick also look this far left and right (rad)", non_negative),
     Param("travel_lift", _D.travel_lift, "lift height while driving/carrying (m)", positive),
-    Param("hold_min_opening", _D.hold_min_opening, "grasp check: closed fingers stopped above this opening = holding (m)", positive),
     Param("place_inset", _D.place_inset, "put objects this far beyond the surface's front edge (m)", non_negative),
     Param("min_pixels", _D.min_pixels, "smallest segmentation blob that counts as seeing an object (pixels)", positive),
     Param("image_qos", "sensor_data", "camera subscriptions: sensor_data (best effort, matches any publisher) or reliable",
@@ -116,6 +115,7 @@ PARAMS = [
           "(ros2_control's diff_drive_controller from Jazzy on)"),
     Param("base_frame", "base_link", "header frame_id of a stamped cmd_vel", lambda v: None if v.strip() else "must not be empty"),
     *joint_map_params(),
+    *held_object_params(),
     Param("dry_run", False, "plan-only mode: check every skill, then report success without moving the robot "
           "(soak tests, rehearsals); never on a robot that should act"),
 ]
@@ -171,7 +171,7 @@ class SkillExecutorNode(Node):
             sensor_timeout_s=p["sensor_timeout_s"], stuck_timeout_s=p["stuck_timeout_s"], settle_s=p["settle_s"],
             search_order=tuple(p["search_order"]), drop_locations=tuple(p["drop_locations"]),
             scan_angle=p["scan_angle"], travel_lift=self.robot.lift.clamp(p["travel_lift"]),
-            hold_min_opening=p["hold_min_opening"], place_inset=p["place_inset"], min_pixels=p["min_pixels"],
+            hold_min_opening=p["hold_min_opening"], open_margin=p["open_margin"], place_inset=p["place_inset"], min_pixels=p["min_pixels"],
             container_radius=p["container_radius"])
         self.sync_slop = p["sync_slop_s"]
         self.joint_map = joint_map_from(self, p, self.robot.arm.min)

@@ -18,7 +18,8 @@ from typing import Callable, Generator, TypeVar
 import numpy as np
 
 from saycan_ros.core.kitchen import Kitchen
-from saycan_ros.core.robot_geometry import ARM, LEFT, LIFT, RIGHT, RobotGeometry
+from saycan_ros.core.robot_geometry import (ARM, LEFT, LIFT, RIGHT, RobotGeometry, finger_opening,
+                                            fingers_hold_something)
 from saycan_ros.skills import surface
 from saycan_ros.skills.config import ExecutorConfig
 from saycan_ros.skills.controllers import GoToController
@@ -66,10 +67,7 @@ class Skills:
 
     # ---------------------------------------------------------------------------- state from sensors
     def finger_opening(self) -> float | None:
-        j = self.obs.joints
-        if LEFT not in j or RIGHT not in j:
-            return None
-        return 0.5 * (j[LEFT] + j[RIGHT])
+        return finger_opening(self.obs.joints)
 
     def holding(self) -> bool:
         """Something is between the fingers: they were told to close and stopped short of closed.
@@ -77,12 +75,8 @@ class Skills:
         Fully open fingers hold nothing; so do fully closed ones (a missed grasp). When the executor
         has not commanded the gripper since it started, the opening alone decides.
         """
-        opening = self.finger_opening()
-        if opening is None:
-            return False
-        if self.gripper_target is not None and self.gripper_target > self.robot.closed_threshold:
-            return False  # we opened it
-        return self.cfg.hold_min_opening < opening < self.robot.gripper.max - self.cfg.open_margin
+        return fingers_hold_something(self.finger_opening(), self.gripper_target, self.robot.gripper.max,
+                                      self.robot.closed_threshold, self.cfg.hold_min_opening, self.cfg.open_margin)
 
     def here(self) -> str | None:
         """The location whose pose the robot stands at (within at_location_radius), if any."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from saycan_ros.core.robot_geometry import HOLD_MIN_OPENING, OPEN_MARGIN
 from saycan_ros.skills.controllers import BaseLimits, GoToTolerance
 
 DEFAULT_TIMEOUTS = {"go_to": 90.0, "find": 150.0, "pick": 90.0, "place": 90.0, "bring": 90.0, "done": 5.0}
@@ -34,8 +35,8 @@ class ExecutorConfig:
     pre_grasp_clearance: float = 0.04  # m: extend the arm this much above the grasp height, then lower
     lift_after_grasp: float = 0.06     # m: lift the object off its support before retracting
     min_grasp_height: float = 0.02     # m: grasp at least this far above the support surface
-    hold_min_opening: float = 0.003    # m per finger: closed fingers stopped above this = holding something
-    open_margin: float = 0.008         # m: fingers within this of fully open = gripper open / empty
+    hold_min_opening: float = HOLD_MIN_OPENING  # m per finger: closed fingers stopped above this = holding
+    open_margin: float = OPEN_MARGIN   # m: fingers within this of fully open = gripper open / empty
     place_inset: float = 0.12          # m: put objects down this far beyond the surface's front edge
     place_margin: float = 0.015        # m: release with the object's bottom this far above the surface
     drop_margin: float = 0.06          # m: release over a container with the object's bottom this far above its rim

@@ -227,6 +227,24 @@ def test_holding_from_the_finger_joints(skills, opening, target, holding):
     assert skills.holding() is holding
 
 
+def test_perception_and_the_executor_judge_holding_alike(skills):
+    """The affordance node's features and the executor's checks must agree on whether the fingers hold
+    something: otherwise the planner picks skills (put down, bring) that the executor refuses."""
+    from saycan_ros.affordance.perception_model import PerceptionFeatureSource
+    from saycan_ros.perception.robot_adapter import perception_geometry
+
+    source = PerceptionFeatureSource(KITCHEN, perception_geometry(ROBOT))
+    openings = [0.0, 0.002, 0.003, 0.0035, 0.02, 0.0375, 0.051, 0.0515, 0.053, 0.055, 0.06]
+    for opening in openings:
+        for command in (None, ROBOT.gripper.min, ROBOT.gripper.max):
+            joints = {LIFT: 0.9, ARM: 0.0, LEFT: opening, RIGHT: opening}
+            skills.obs, skills.gripper_target = Observation(t=0.0, joints=joints), command
+            assert source.gripper_closed_on_something(joints, command) is skills.holding(), (opening, command)
+    # the band between closed and open, as both read it
+    held = [o for o in openings if source.gripper_closed_on_something({LEFT: o, RIGHT: o}, ROBOT.gripper.min)]
+    assert held == [0.0035, 0.02, 0.0375, 0.051, 0.0515]
+
+
 def test_put_down_on_the_counter_then_gripper_empty(skills):
     apple = apple_at(0.45, 0.0)
     robot = counter_robot(things=[apple])
