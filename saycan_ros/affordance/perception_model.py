@@ -33,7 +33,7 @@ from saycan_ros.core.kitchen import Kitchen, base_object_name
 from saycan_ros.core.pose import Pose2D
 from saycan_ros.core.robot_geometry import (ARM, HOLD_MIN_OPENING, LIFT, OPEN_MARGIN, finger_opening,
                                             fingers_hold_something)
-from saycan_ros.core.world import DISPOSAL, USER
+from saycan_ros.core.world import CONTAINER_RADIUS, DISPOSAL, USER
 from saycan_ros.perception.detection import Detection, detect_objects, object_at_pixel
 from saycan_ros.perception.robot_adapter import PerceptionGeometry, load_perception_geometry
 
@@ -73,7 +73,7 @@ class PerceptionFeatureSource:
                  reach_margin: float | None = None, min_pixels: int = 20, hold_min_opening: float = HOLD_MIN_OPENING,
                  open_margin: float = OPEN_MARGIN,
                  grasp_search_radius: float = 0.04, containers: tuple[str, ...] = (DISPOSAL,),
-                 container_radius: float = 0.35) -> None:
+                 container_radius: float = CONTAINER_RADIUS) -> None:
         self.kitchen = kitchen
         self.geometry = geometry
         self.at_location_radius = at_location_radius

@@ -37,6 +37,8 @@ class KitchenState:
 
 USER = "user"
 DISPOSAL = "trash can"
+# m: an object this close to a container location's work point lies in the container (thrown away)
+CONTAINER_RADIUS = 0.35
 
 # Result codes of a symbolic skill run; the same numbers as saycan_msgs/action/ExecuteSkill
 # (the pure core does not import message types).

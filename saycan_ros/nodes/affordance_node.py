@@ -49,9 +49,11 @@ from saycan_ros.perception.robot_adapter import load_perception_geometry
 from saycan_ros.ros_io.codes import NO_OBSERVATION_YET, PLAN_END_STATES, PLAN_REJECTED, PLAN_SUCCEEDED
 from saycan_ros.ros_io.images import depth_to_metres, segmentation_ids, stamp_to_sec
 from saycan_ros.ros_io.poses import quaternion_to_yaw
+from saycan_ros.skills.config import ExecutorConfig
 
 VALUE_PREFIX = "value."  # AffordanceParams fields as parameters value.<field>
 
+_EXECUTOR = ExecutorConfig()  # containers and search places default to the executor's
 PARAMS = (
     Param("kitchen_file", "", "kitchen description; empty: the package's config/kitchen.yaml"),
     Param("robot_file", "", "robot geometry (camera mount, arm reach); empty: the package's config/robot.yaml"),
@@ -69,15 +71,15 @@ PARAMS = (
     Param("qos_depth", 2, "queue depth of the image subscriptions (reliable)", positive),
     Param("absence_memory", True, "remember what the camera showed while searching: kinds never seen after "
           "every search location was looked at get value.find_known_absent"),
-    Param("search_locations", ["close counter", "far counter", "table"],
+    Param("search_locations", list(_EXECUTOR.search_order),
           "locations the absence memory must have looked at (the executor's search_order)",
           lambda v: None if v and all(str(n).strip() for n in v) else "must list location names"),
     Param("facing_tolerance", 0.35, "a location counts as looked at when the robot stands there facing its "
           "pose's yaw within this (rad)", positive),
-    Param("containers", ["trash can"], "locations whose contents are thrown away: an object seen within "
+    Param("containers", list(_EXECUTOR.drop_locations), "locations whose contents are thrown away: an object seen within "
           "container_radius of their work point is neither visible nor reachable (keep equal to the executor's "
           "drop_locations)"),
-    Param("container_radius", 0.35, "see containers (m; keep equal to the executor's)", positive),
+    Param("container_radius", _EXECUTOR.container_radius, "see containers (m; keep equal to the executor's)", positive),
     *joint_map_params(),
     *held_object_params(),
 ) + tuple(Param(VALUE_PREFIX + f.name, float(f.default), f"value function: {f.name.replace('_', ' ')} probability",

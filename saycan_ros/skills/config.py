@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from saycan_ros.core.robot_geometry import HOLD_MIN_OPENING, OPEN_MARGIN
+from saycan_ros.core.world import CONTAINER_RADIUS, DISPOSAL
 from saycan_ros.skills.controllers import BaseLimits, GoToTolerance
 
 DEFAULT_TIMEOUTS = {"go_to": 90.0, "find": 150.0, "pick": 90.0, "place": 90.0, "bring": 90.0, "done": 5.0}
@@ -40,10 +41,10 @@ class ExecutorConfig:
     place_inset: float = 0.12          # m: put objects down this far beyond the surface's front edge
     place_margin: float = 0.015        # m: release with the object's bottom this far above the surface
     drop_margin: float = 0.06          # m: release over a container with the object's bottom this far above its rim
-    drop_locations: tuple[str, ...] = ("trash can",)
+    drop_locations: tuple[str, ...] = (DISPOSAL,)
     # m: an object seen this close to a drop location's work point lies in its container: thrown
     # away, so find and pick do not count it (picking an apple back out of the trash missed)
-    container_radius: float = 0.35
+    container_radius: float = CONTAINER_RADIUS
     min_pixels: int = 20               # smallest segmentation blob that counts as seeing an object
     cloud_stride: int = 2              # depth pixels: every n-th row/column for surface estimates
 
