@@ -5,7 +5,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
@@ -79,6 +79,16 @@ class Kitchen:
         """Whether the world point `xy` lies within `radius` of a container location's work point: an
         object there has been thrown away, and is neither found nor picked up again."""
         return any(math.dist(self.work_point(c, reach_mid), xy) <= radius for c in containers if c in self.locations)
+
+    def thrown_away(self, robot_pose: Sequence[float], containers: Sequence[str], reach_mid: float,
+                    radius: float) -> Callable[[Sequence[float]], bool]:
+        """`in_container` for points in base_link (x, y[, z]) as seen from `robot_pose` (x, y, yaw)."""
+        x, y, yaw = (float(v) for v in robot_pose)
+        c, s = math.cos(yaw), math.sin(yaw)
+
+        def thrown(p: Sequence[float]) -> bool:
+            return self.in_container((x + c * p[0] - s * p[1], y + s * p[0] + c * p[1]), containers, reach_mid, radius)
+        return thrown
 
 
 def base_object_name(name: str) -> str:

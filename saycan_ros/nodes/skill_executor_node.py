@@ -72,7 +72,7 @@ from saycan_ros.skills.config import DEFAULT_TIMEOUTS, ExecutorConfig
 from saycan_ros.skills.controllers import BaseLimits, GoToTolerance
 from saycan_ros.skills.goals import resolve_goal
 from saycan_ros.skills.motion_guard import MotionGuard
-from saycan_ros.skills.perceive import make_percept
+from saycan_ros.skills.perceive import make_percept, thrown_away_check
 from saycan_ros.core.pose import Pose2D
 from saycan_ros.skills.types import Command, ErrorCode, Observation, Outcome, Percept, SkillFailure
 
@@ -301,8 +301,10 @@ class SkillExecutorNode(Node):
             camera = PinholeCamera.from_camera_info(info)
             if (camera.width, camera.height) != (depth.shape[1], depth.shape[0]):
                 camera = camera.scaled(depth.shape[1], depth.shape[0])
+            with self._lock:
+                pose = self._pose[0] if self._pose else None
             percept = make_percept(seg, depth, camera, self.mount, self.kitchen, self.config.min_pixels,
-                                   self.config.cloud_stride)
+                                   self.config.cloud_stride, thrown_away_check(self.kitchen, self.config, self.robot, pose))
         except ValueError as exc:  # bad encoding / sizes: drop the frame, keep waiting (then NO_SENSOR_DATA)
             self._warn_once(str(exc))
             with self._lock:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -28,11 +29,14 @@ class Detection:
 
 
 def detect_objects(segmentation: np.ndarray, depth: np.ndarray, camera: PinholeCamera,
-                   mount: CameraMount, kitchen: Kitchen, min_pixels: int = 20) -> list[Detection]:
+                   mount: CameraMount, kitchen: Kitchen, min_pixels: int = 20,
+                   ignore: Callable[[tuple[float, float, float]], bool] | None = None) -> list[Detection]:
     """One Detection per object class with at least `min_pixels` connected pixels, largest first.
 
     Position: the median valid depth of the class's largest connected blob (so a second can of
     the same kind or a stray pixel does not drag the estimate), deprojected at the blob's centroid.
+    `ignore(position)` passes over blobs that do not count (an apple in the trash can), so a smaller
+    one of the same kind elsewhere is the detection; `instances` still counts every blob.
     Raises ValueError when the arrays disagree in size with each other or with the camera.
     """
     seg, dep = np.asarray(segmentation), np.asarray(depth, dtype=np.float32)
@@ -55,17 +59,17 @@ def detect_objects(segmentation: np.ndarray, depth: np.ndarray, camera: PinholeC
         n, labels, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
         areas = stats[1:, cv2.CC_STAT_AREA]  # label 0 is the background
         blobs = int(np.count_nonzero(areas >= min_pixels))
-        if blobs == 0:
-            continue
-        best = 1 + int(np.argmax(areas))
-        blob = labels == best
-        u, v = (float(c) for c in centroids[best])
-        position, distance = None, None
-        blob_depth = dep[blob & valid_depth]
-        if blob_depth.size:
-            position = pixel_to_base(u, v, float(np.median(blob_depth)), camera, mount)
-            distance = math.hypot(position[0], position[1])
-        detections.append(Detection(name, int(areas[best - 1]), (u, v), position, distance, blobs))
+        for label in 1 + np.argsort(-areas, kind="stable")[:blobs]:
+            u, v = (float(c) for c in centroids[label])
+            position, distance = None, None
+            blob_depth = dep[(labels == label) & valid_depth]
+            if blob_depth.size:
+                position = pixel_to_base(u, v, float(np.median(blob_depth)), camera, mount)
+                distance = math.hypot(position[0], position[1])
+            if ignore is not None and position is not None and ignore(position):
+                continue
+            detections.append(Detection(name, int(areas[label - 1]), (u, v), position, distance, blobs))
+            break
     detections.sort(key=lambda d: -d.pixels)
     return detections
 

@@ -23,6 +23,7 @@ from saycan_ros.core.robot_geometry import (ARM, LEFT, LIFT, RIGHT, RobotGeometr
 from saycan_ros.skills import surface
 from saycan_ros.skills.config import ExecutorConfig
 from saycan_ros.skills.controllers import GoToController
+from saycan_ros.skills.perceive import thrown_away_check
 from saycan_ros.core.pose import Pose2D
 from saycan_ros.skills.types import (STOP, Command, ErrorCode, JointTarget, Observation, Outcome, Percept,
                                      SeenObject, SkillFailure, wrap_angle)
@@ -249,10 +250,8 @@ class Skills:
         seen = percept.find(name)
         if seen is None or seen.position_base is None or self.obs.pose is None:
             return seen
-        xy = self.obs.pose.to_world(seen.position_base[0], seen.position_base[1])
-        thrown = self.kitchen.in_container(xy, self.cfg.drop_locations, 0.5 * sum(self._reach_x()),
-                                           self.cfg.container_radius)
-        return None if thrown else seen
+        thrown = thrown_away_check(self.kitchen, self.cfg, self.robot, self.obs.pose)
+        return None if thrown is not None and thrown(seen.position_base) else seen
 
     # ---------------------------------------------------------------------------- skills
     def done(self) -> Behaviour[Outcome]:

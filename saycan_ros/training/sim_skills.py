@@ -14,7 +14,7 @@ from saycan_ros.perception.robot_adapter import PerceptionGeometry, perception_g
 from saycan_ros.sim.kitchen_world import KitchenWorld
 from saycan_ros.skills.behaviours import Skills, run_skill
 from saycan_ros.skills.config import ExecutorConfig
-from saycan_ros.skills.perceive import make_percept
+from saycan_ros.skills.perceive import make_percept, thrown_away_check
 from saycan_ros.core.pose import Pose2D
 from saycan_ros.skills.types import Observation, Outcome
 
@@ -62,4 +62,7 @@ class SimSkillLoop:
             self.world.step(self.dt)
             if out.look:
                 _, depth, seg = self.world.render()
-                percept = make_percept(seg, depth, self.world.camera, self.geometry.mount, self.kitchen)
+                percept = make_percept(seg, depth, self.world.camera, self.geometry.mount, self.kitchen,
+                                       self.config.min_pixels, self.config.cloud_stride,
+                                       thrown_away_check(self.kitchen, self.config, self.robot,
+                                                         Pose2D(*self.world.base_pose())))

@@ -151,6 +151,23 @@ def test_perception_model_estimates_and_errors():
         model.estimate(skills("done"))
 
 
+def test_an_apple_in_the_trash_does_not_hide_another_apple_in_view():
+    """At the trash can: the binned apple is the largest apple blob, but it is thrown away; the one
+    farther off, outside the container, counts: as for the executor (skills.perceive)."""
+    mid = 0.5 * sum(GEOM.reach)
+    scene = {"apple": (mid, 0.0, 0.5, 0.0375)}
+    beyond = {"apple": (1.3, -0.45, 0.9, 0.0375)}
+    odom = KITCHEN.locations["trash can"].pose
+    binned, other = observation(scene, odom=odom), observation(beyond, odom=odom)
+    both = PerceptionObservation(np.where(binned.segmentation > 0, binned.segmentation, other.segmentation),
+                                 np.where(binned.segmentation > 0, binned.depth, other.depth), CAM,
+                                 binned.joints, odom, None, 1.0)
+    f = PerceptionFeatureSource(KITCHEN, GEOM).features(both)
+    assert f.visible["apple"] == pytest.approx(math.hypot(1.3, 0.45), abs=0.03)
+    assert "apple" not in f.reachable
+    assert PerceptionFeatureSource(KITCHEN, GEOM).features(binned).visible == {}
+
+
 def test_perception_without_gripper_joints_assumes_empty():
     source = PerceptionFeatureSource(KITCHEN, GEOM)
     obs = observation(COUNTER_SCENE)

@@ -63,6 +63,23 @@ def test_position_uses_the_largest_blob_of_a_class():
     assert (u, v, d) == pytest.approx((109.5, 109.5, 1.0))
 
 
+def test_ignored_blobs_give_way_to_the_next_largest_of_the_kind():
+    """An apple in the trash can (near, large) must not hide the one on the counter beside it."""
+    scene = {"apple": (0.55, 0.0, 0.5, 0.04)}
+    seg, depth = render_scene(scene, CAM, MOUNT, KITCHEN)
+    far_seg, far_depth = render_scene({"apple": (1.2, -0.4, 0.9, 0.04)}, CAM, MOUNT, KITCHEN)
+    seg, depth = np.where(seg > 0, seg, far_seg), np.where(seg > 0, depth, far_depth)
+    (largest,) = detect_objects(seg, depth, CAM, MOUNT, KITCHEN)
+    assert largest.position_base == pytest.approx((0.55, 0.0, 0.5), abs=0.01) and largest.instances == 2
+
+    def in_bin(p):
+        return math.hypot(p[0] - 0.55, p[1]) < 0.2
+    (other,) = detect_objects(seg, depth, CAM, MOUNT, KITCHEN, ignore=in_bin)
+    assert other.position_base == pytest.approx((1.2, -0.4, 0.9), abs=0.02)
+    assert other.pixels < largest.pixels and other.instances == 2
+    assert detect_objects(seg, depth, CAM, MOUNT, KITCHEN, ignore=lambda p: True) == []
+
+
 def test_mismatched_images_raise_value_error():
     seg = np.zeros((240, 320), np.uint16)
     with pytest.raises(ValueError, match="not registered"):

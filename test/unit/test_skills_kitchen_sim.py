@@ -183,6 +183,40 @@ def test_of_two_apples_side_by_side_pick_takes_one_and_the_percept_keeps_them_ap
         world.close()
 
 
+def test_an_apple_in_a_container_does_not_hide_the_other_apple_from_pick():
+    """Two apples in view, one of them lying in a container: the percept's apple is the other one,
+    and pick takes it. Before, the largest blob was the only candidate: with it in the container,
+    "pick up the apple" said 'not in view' with an apple in reach. The container here is a drop
+    location added to the kitchen whose work point is under one of the two apples."""
+    from dataclasses import replace
+
+    from saycan_ros.core.kitchen import Location
+    from saycan_ros.core.pose import Pose2D
+    from saycan_ros.perception.robot_adapter import perception_geometry
+    from saycan_ros.skills.perceive import make_percept, thrown_away_check
+
+    scene = {"apple": "close counter", "apple#2": "close counter"}
+    mount = perception_geometry(ROBOT).mount
+    world = KitchenWorld(KITCHEN, ROBOT, scene, start_pose=KITCHEN.locations["close counter"].pose)
+    try:
+        _, depth, seg = world.render()
+        mid = 0.5 * sum(ROBOT.reach)
+        for binned, other in (("apple", "apple#2"), ("apple#2", "apple")):
+            x, y, _ = world.object_pose(binned)[0]
+            kitchen = replace(KITCHEN, locations={**KITCHEN.locations, "bin": Location("bin", (x - mid, y, 0.0))})
+            config = ExecutorConfig(drop_locations=("bin",), container_radius=0.06)
+            check = thrown_away_check(kitchen, config, ROBOT, Pose2D(*world.base_pose()))
+            seen = make_percept(seg, depth, world.camera, mount, kitchen, ignore=check).find("apple")
+            at = Pose2D(*world.base_pose()).to_world(*seen.position_base[:2])
+            assert math.dist(at, world.object_pose(other)[0][:2]) < 0.03
+        loop = SimSkillLoop(kitchen, ROBOT, world, config, DT)
+        out = loop.run("pick", "apple")
+        assert out.success, out
+        assert world.held_object == "apple"  # `other` of the last round: apple#2 lies in the bin
+    finally:
+        world.close()
+
+
 def test_an_apple_put_on_the_users_tray_leaves_room_for_a_banana_fetched_after_it():
     """'I'd like two pieces of fruit' in exec mode: the apple went down in the middle of the tray
     and the banana found no free spot beside it. Placement now leaves room for the kitchen's
