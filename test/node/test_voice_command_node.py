@@ -48,7 +48,10 @@ def test_wav_file_becomes_a_command(ros_context):
 
 
 def test_audio_topic_chunks_become_a_command_and_bad_messages_are_dropped(ros_context):
-    voice = voice_node(ros_context, source="topic", flush_after_s=0.5)
+    # flush_after_s is wall time without audio: at 0.5 s, one stall of the test process mid-stream
+    # (CI, 2 cores, 2026-12-07) flushed "bring me a" and sent "soda" apart; 2 s keeps this test about
+    # the segmenter's silence rule, and the stream cut below still has to be flushed by the timer.
+    voice = voice_node(ros_context, source="topic", flush_after_s=2.0)
     node, heard = listener(ros_context)
     mic = node.create_publisher(UInt8MultiArray, "audio", 50)
     samples, rate = read_wav(FIXTURES / "bring_me_a_soda.wav")
