@@ -10,6 +10,7 @@ from typing import Any, Callable, Mapping, Sequence
 import yaml
 
 from saycan_ros.core.errors import ConfigError
+from saycan_ros.core.pose import Pose2D
 
 SKILL_KINDS = ("find", "pick", "place", "go_to", "bring", "done")
 SHAPES = ("box", "cylinder", "sphere")
@@ -83,11 +84,10 @@ class Kitchen:
     def thrown_away(self, robot_pose: Sequence[float], containers: Sequence[str], reach_mid: float,
                     radius: float) -> Callable[[Sequence[float]], bool]:
         """`in_container` for points in base_link (x, y[, z]) as seen from `robot_pose` (x, y, yaw)."""
-        x, y, yaw = (float(v) for v in robot_pose)
-        c, s = math.cos(yaw), math.sin(yaw)
+        pose = Pose2D(*(float(v) for v in robot_pose))
 
         def thrown(p: Sequence[float]) -> bool:
-            return self.in_container((x + c * p[0] - s * p[1], y + s * p[0] + c * p[1]), containers, reach_mid, radius)
+            return self.in_container(pose.to_world(p[0], p[1]), containers, reach_mid, radius)
         return thrown
 
 

@@ -171,8 +171,8 @@ class SkillExecutorNode(Node):
             sensor_timeout_s=p["sensor_timeout_s"], stuck_timeout_s=p["stuck_timeout_s"], settle_s=p["settle_s"],
             search_order=tuple(p["search_order"]), drop_locations=tuple(p["drop_locations"]),
             scan_angle=p["scan_angle"], travel_lift=self.robot.lift.clamp(p["travel_lift"]),
-            hold_min_opening=p["hold_min_opening"], open_margin=p["open_margin"], place_inset=p["place_inset"], min_pixels=p["min_pixels"],
-            container_radius=p["container_radius"])
+            hold_min_opening=p["hold_min_opening"], open_margin=p["open_margin"], place_inset=p["place_inset"],
+            min_pixels=p["min_pixels"], container_radius=p["container_radius"])
         self.sync_slop = p["sync_slop_s"]
         self.joint_map = joint_map_from(self, p, self.robot.arm.min)
         self.stamped, self.base_frame = p["cmd_vel_stamped"], p["base_frame"]
