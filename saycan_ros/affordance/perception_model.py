@@ -30,6 +30,7 @@ from saycan_ros.affordance.features import UNKNOWN_HELD, AffordanceFeatures
 from saycan_ros.affordance.value_function import AffordanceParams
 from saycan_ros.core.camera_model import PinholeCamera, base_to_pixel, in_image
 from saycan_ros.core.kitchen import Kitchen, base_object_name
+from saycan_ros.core.pose import Pose2D
 from saycan_ros.core.robot_geometry import (ARM, HOLD_MIN_OPENING, LIFT, OPEN_MARGIN, finger_opening,
                                             fingers_hold_something)
 from saycan_ros.core.world import CONTAINER_RADIUS, DISPOSAL, USER
@@ -122,7 +123,7 @@ class PerceptionFeatureSource:
         """The objects in view, less those lying in a container (within `container_radius` of its work
         point, as the skill executor judges): thrown away, they are neither visible nor reachable."""
         thrown = None if obs.odom_pose is None else self.kitchen.thrown_away(
-            obs.odom_pose, self.containers, 0.5 * sum(self.geometry.reach), self.container_radius)
+            Pose2D(*obs.odom_pose), self.containers, 0.5 * sum(self.geometry.reach), self.container_radius)
         return tuple(detect_objects(obs.segmentation, obs.depth, obs.camera, self.geometry.mount,
                                     self.kitchen, self.min_pixels, ignore=thrown))
 

@@ -81,11 +81,9 @@ class Kitchen:
         object there has been thrown away, and is neither found nor picked up again."""
         return any(math.dist(self.work_point(c, reach_mid), xy) <= radius for c in containers if c in self.locations)
 
-    def thrown_away(self, robot_pose: Sequence[float], containers: Sequence[str], reach_mid: float,
+    def thrown_away(self, pose: Pose2D, containers: Sequence[str], reach_mid: float,
                     radius: float) -> Callable[[Sequence[float]], bool]:
-        """`in_container` for points in base_link (x, y[, z]) as seen from `robot_pose` (x, y, yaw)."""
-        pose = Pose2D(*(float(v) for v in robot_pose))
-
+        """`in_container` for points in base_link (x, y[, z]) as seen by a robot at `pose`."""
         def thrown(p: Sequence[float]) -> bool:
             return self.in_container(pose.to_world(p[0], p[1]), containers, reach_mid, radius)
         return thrown

@@ -44,7 +44,8 @@ from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.robot_geometry import GRIPPER_JOINTS
 from saycan_ros.core.skills import SkillLibrary
 from saycan_ros.nodes.common import (Param, clock_seconds, declare_params, destroyed_if_init_fails, held_object_params,
-                                     joint_map_from, joint_map_params, non_negative, one_of, positive, probability, run_node)
+                                     joint_map_from, joint_map_params, non_negative, one_of, positive, probability,
+                                     run_node)
 from saycan_ros.perception.robot_adapter import load_perception_geometry
 from saycan_ros.ros_io.codes import NO_OBSERVATION_YET, PLAN_END_STATES, PLAN_REJECTED, PLAN_SUCCEEDED
 from saycan_ros.ros_io.images import depth_to_metres, segmentation_ids, stamp_to_sec
@@ -76,8 +77,8 @@ PARAMS = (
           lambda v: None if v and all(str(n).strip() for n in v) else "must list location names"),
     Param("facing_tolerance", 0.35, "a location counts as looked at when the robot stands there facing its "
           "pose's yaw within this (rad)", positive),
-    Param("containers", list(_EXECUTOR.drop_locations), "locations whose contents are thrown away: an object seen within "
-          "container_radius of their work point is neither visible nor reachable (keep equal to the executor's "
+    Param("containers", list(_EXECUTOR.drop_locations), "locations whose contents are thrown away: an object seen "
+          "within container_radius of their work point is neither visible nor reachable (keep equal to the executor's "
           "drop_locations)"),
     Param("container_radius", _EXECUTOR.container_radius, "see containers (m; keep equal to the executor's)", positive),
     *joint_map_params(),

@@ -50,8 +50,7 @@ def thrown_away_check(kitchen: Kitchen, config: ExecutorConfig, robot: RobotGeom
     containers: thrown away, it is neither found nor picked up again. None without a pose."""
     if pose is None:
         return None
-    return kitchen.thrown_away((pose.x, pose.y, pose.yaw), config.drop_locations, 0.5 * sum(robot.reach),
-                               config.container_radius)
+    return kitchen.thrown_away(pose, config.drop_locations, 0.5 * sum(robot.reach), config.container_radius)
 
 
 def _blob_of(mask: np.ndarray, centroid_px: tuple[float, float], stride: int) -> np.ndarray:
