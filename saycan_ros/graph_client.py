@@ -224,8 +224,11 @@ class GraphClient:
         merge_plan_events(episode, events, chosen_at, started)
 
     def close(self) -> None:
+        from saycan_ros.ros_io.actions import destroy_actions
+
         self.executor.shutdown()
         self._spin.join(timeout=5.0)  # destroying the node while the spin thread waits on it raises there
+        destroy_actions(self.node)
         self.node.destroy_node()
         self.context.try_shutdown()
 

@@ -37,10 +37,10 @@ from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.planner import SayCanPlanner
 from saycan_ros.core.prompt import normalize_instruction
 from saycan_ros.core.skills import Skill, SkillLibrary
-from saycan_ros.nodes.common import (Param, declare_params, destroyed_if_init_fails, in_thread, non_negative, one_of,
-                                     positive, run_node)
+from saycan_ros.nodes.common import (Param, declare_params, destroyed_if_init_fails, in_thread,
+                                     non_negative, one_of, positive, run_node)
 from saycan_ros.nodes.ros_calls import CallCanceled, ServiceUnavailable, call_service, run_action
-from saycan_ros.ros_io.actions import ActionClient
+from saycan_ros.ros_io.actions import ActionClient, destroy_actions
 from saycan_ros.ros_io.codes import (BACKEND_UNAVAILABLE, NO_OBSERVATION_YET, PLAN_CANCELED, PLAN_FAILED,
                                      PLAN_REJECTED, PLAN_SUCCEEDED, status_name)
 
@@ -396,6 +396,10 @@ class PlannerNode(Node):
         best = step.candidates[0]
         self.get_logger().info(f"step {step.index}: '{best.skill}' (LLM {best.llm:.2f}, affordance {best.affordance:.2f}, "
                                f"combined {best.combined:.2f})")
+
+    def destroy_node(self) -> None:
+        destroy_actions(self)
+        super().destroy_node()
 
 
 def _shortened(text: str, limit: int = 400) -> str:

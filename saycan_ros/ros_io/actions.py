@@ -11,12 +11,15 @@ with a second Future (a merge leftover upstream). Two things follow:
 This subclass registers one Future, and the feedback callback, under the lock before the request
 leaves: the executor takes responses under the same lock, so none can arrive half-registered.
 Every action client in the package (planner, graph client, benchmarks, tests) uses it.
+
+destroy_actions: what rclpy's destroy_node leaves of a node's actions.
 """
 from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
 from rclpy.action import ActionClient as _RclpyActionClient
+from rclpy.node import Node
 from rclpy.task import Future
 
 
@@ -42,3 +45,13 @@ class ActionClient(_RclpyActionClient):
             future.add_done_callback(self._remove_pending_goal_request)
             self.add_future(future)  # so the executor wakes for it
         return future
+
+
+def destroy_actions(node: Node) -> None:
+    """Destroy the node's action servers and clients; call from destroy_node before Node's own.
+    rclpy's destroy_node leaves them, and they keep the node, and with it the context's DDS
+    participant and the actions' endpoints, alive in reference cycles until the cyclic GC runs."""
+    for waitable in list(node.waitables):
+        destroy = getattr(waitable, "destroy", None)
+        if callable(destroy):
+            destroy()

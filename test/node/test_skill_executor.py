@@ -2,6 +2,7 @@
 data, one goal at a time, parameter validation. (With the simulator: test_skill_executor_sim.py.)"""
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 import time
@@ -410,3 +411,22 @@ def test_a_restarted_executor_starts_stopped_while_the_e_stop_is_latched(ros_con
         second.close()
         for n in (second, client, operator):
             n.destroy_node()
+
+
+def test_destroy_node_takes_the_action_server_out_of_the_graph_at_once(ros_context):
+    """rclpy's destroy_node leaves a node's action servers alive, in a reference cycle with the node,
+    until the cyclic GC runs: their endpoints (and the context's DDS participant) stayed in the
+    graph meanwhile. The GC is held off here, as it may be for a long while in a busy process."""
+    node = executor_node(ros_context)
+    client = Client(ros_context)
+    gc.disable()
+    try:
+        with Spinner(ros_context, node, client):
+            assert client.action.wait_for_server(timeout_sec=30.0)
+        node.close()
+        node.destroy_node()
+        del node
+        wait_for(lambda: not client.action.server_is_ready(), 10.0, "execute_skill to leave the graph")
+    finally:
+        gc.enable()
+        client.destroy_node()
