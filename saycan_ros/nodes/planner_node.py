@@ -37,8 +37,8 @@ from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.planner import SayCanPlanner
 from saycan_ros.core.prompt import normalize_instruction
 from saycan_ros.core.skills import Skill, SkillLibrary
-from saycan_ros.nodes.common import (Param, declare_params, destroyed_if_init_fails, in_thread,
-                                     non_negative, one_of, positive, run_node)
+from saycan_ros.nodes.common import (Param, declare_params, destroyed_if_init_fails, in_thread, non_negative, one_of,
+                                     positive, run_node)
 from saycan_ros.nodes.ros_calls import CallCanceled, ServiceUnavailable, call_service, run_action
 from saycan_ros.ros_io.actions import ActionClient, destroy_actions
 from saycan_ros.ros_io.codes import (BACKEND_UNAVAILABLE, NO_OBSERVATION_YET, PLAN_CANCELED, PLAN_FAILED,

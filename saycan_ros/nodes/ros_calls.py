@@ -83,10 +83,12 @@ def wait_future(future: Future, timeout_s: float, what: str, alive: Callable[[],
             again = resend()
             again.add_done_callback(lambda _: done.set())
             futures.append(again)
-    answer = next(f for f in futures if f.done())
+    answer = next((f for f in futures if f.done()), None)
     for other in futures:
         if other is not answer:
             other.cancel()
+    if answer is None:
+        raise SayCanError(f"{what}: the call was cancelled before an answer came")
     if answer.exception() is not None:
         raise SayCanError(f"{what} failed: {answer.exception()}")
     return answer.result()

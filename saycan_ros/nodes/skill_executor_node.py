@@ -62,9 +62,8 @@ from saycan_ros.core.errors import ConfigError
 from saycan_ros.core.kitchen import load_kitchen
 from saycan_ros.core.robot_geometry import ARM, LEFT, LIFT, RIGHT, load_robot_geometry
 from saycan_ros.core.skills import SkillLibrary
-from saycan_ros.nodes.common import (Param, clock_seconds, declare_params, destroyed_if_init_fails,
-                                     held_object_params, joint_map_from, joint_map_params, non_negative, one_of, positive,
-                                     run_node)
+from saycan_ros.nodes.common import (Param, clock_seconds, declare_params, destroyed_if_init_fails, held_object_params,
+                                     joint_map_from, joint_map_params, non_negative, one_of, positive, run_node)
 from saycan_ros.ros_io.actions import destroy_actions
 from saycan_ros.ros_io.images import depth_to_metres, segmentation_ids, stamp_to_sec
 from saycan_ros.ros_io.poses import quaternion_to_yaw

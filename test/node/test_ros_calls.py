@@ -10,6 +10,7 @@ import time
 import pytest
 from rclpy.task import Future
 
+from saycan_ros.core.errors import SayCanError
 from saycan_ros.nodes.ros_calls import CallTimeout, ServiceUnavailable, call_service
 
 
@@ -75,3 +76,10 @@ def test_a_server_that_vanished_is_a_new_one_to_match():
     client.ready = True  # back (a restarted node): its first response may be lost again
     assert call_service(client, "request", timeout_s=5.0, resend_after_s=0.2) == "second"
     assert len(client.futures) == 4
+
+
+def test_a_call_cancelled_from_outside_is_an_error_not_a_none():
+    client = ScriptedClient(None)
+    threading.Timer(0.2, lambda: client.futures[0].cancel()).start()
+    with pytest.raises(SayCanError, match="cancelled before an answer came"):
+        call_service(client, "request", timeout_s=5.0, resend_after_s=3.0)
