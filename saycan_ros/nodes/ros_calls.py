@@ -43,7 +43,7 @@ VANISHED_GRACE_S = 0.5
 # server now in the graph, a request without an answer after RESEND_AFTER_S is sent once more (the
 # planner's services are queries) and the first answer of the two is taken. Later calls never
 # resend: the path is proven, and a slow server is not given the same work twice.
-RESEND_AFTER_S = 5.0  # far above a usual answer: a whole plan step (scoring included) takes 0.45 s on 2 cores
+RESEND_AFTER_S = 5.0  # far above a usual answer: a whole plan step takes 0.49 s (plan mode) to 0.64 s (exec) on 2 cores
 _answered_clients: "weakref.WeakSet[Client]" = weakref.WeakSet()
 
 
